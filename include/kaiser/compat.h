@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Every difference between the kernels kaiser builds against lives here,
+ * decided by feature tests (a macro the kernel defines, a config option)
+ * rather than by version numbers wherever the kernel allows it.
+ */
+#ifndef _KAISER_COMPAT_H
+#define _KAISER_COMPAT_H
+
+#include <linux/kconfig.h>
+#include <asm/cpufeature.h>
+
+#ifndef CONFIG_X86_64
+#error "kaiser supports x86-64 only"
+#endif
+
+/*
+ * What the module cannot work without. Each is a refusal at load time
+ * (one log line) rather than a build failure, so a DKMS install on an
+ * unsupported kernel still tells the user why.
+ */
+#if !IS_ENABLED(CONFIG_KPROBES)
+#define KAISER_KERNEL_LACKS "CONFIG_KPROBES (needed to find kallsyms_lookup_name)"
+#elif !IS_ENABLED(CONFIG_DYNAMIC_FTRACE_WITH_REGS) && \
+	!IS_ENABLED(CONFIG_DYNAMIC_FTRACE_WITH_ARGS)
+#define KAISER_KERNEL_LACKS "dynamic ftrace with regs or args (needed for the mm hooks)"
+#elif !IS_ENABLED(CONFIG_PAGE_TABLE_ISOLATION) && \
+	!IS_ENABLED(CONFIG_MITIGATION_PAGE_TABLE_ISOLATION)	/* 6.9+ name */
+#define KAISER_KERNEL_LACKS "CONFIG_PAGE_TABLE_ISOLATION (kernels built without it are not supported yet)"
+#endif
+
+/* FRED (6.9+) enters the kernel without the IDT: isolation cannot work. */
+#ifdef X86_FEATURE_FRED
+#define kaiser_fred_enabled()	cpu_feature_enabled(X86_FEATURE_FRED)
+#else
+#define kaiser_fred_enabled()	false
+#endif
+
+/* CET indirect-branch tracking in the kernel (5.18+). */
+#if defined(X86_FEATURE_IBT) && IS_ENABLED(CONFIG_X86_KERNEL_IBT)
+#define kaiser_kernel_ibt()	cpu_feature_enabled(X86_FEATURE_IBT)
+#else
+#define kaiser_kernel_ibt()	false
+#endif
+
+#endif /* _KAISER_COMPAT_H */

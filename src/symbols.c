@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The kernel symbols kaiser needs that are not exported, resolved once at
+ * load from one table that says which are required.
+ *
+ * kallsyms_lookup_name() is found through a kprobe's address and then
+ * called. On kernels with CET IBT that call must not be an indirect one:
+ * kallsyms_lookup_name() is not address-taken in the kernel, so boot sealed
+ * its ENDBR64 and an indirect call into it raises #CP. kaiser_call_sealed()
+ * enters it by a return instead, which IBT does not track.
+ */
+#define pr_fmt(fmt) "kaiser: " fmt
+
+#include <linux/kallsyms.h>
+#include <linux/kernel.h>
+#include <linux/kprobes.h>
+#include <linux/printk.h>
+#include <linux/string.h>
+
+#include <kaiser/compat.h>
+#include <kaiser/kaiser.h>
+
+struct kaiser_syms kaiser_syms;
+
+struct kaiser_sym {
+	const char *name;
+	unsigned long *addr;
+	bool required;
+};
+
+static const struct kaiser_sym kaiser_sym_table[] = {
+	{ "_text",		&kaiser_syms.text,		true },
+	{ "_etext",		&kaiser_syms.etext,		true },
+	{ "__entry_text_start",	&kaiser_syms.entry_text_start,	true },
+	{ "__entry_text_end",	&kaiser_syms.entry_text_end,	true },
+	{ "text_poke",		&kaiser_syms.text_poke,		true },
+	{ "pgd_list",		&kaiser_syms.pgd_list,		true },
+	{ "pgd_lock",		&kaiser_syms.pgd_lock,		true },
+	{ "init_top_pgt",	&kaiser_syms.init_top_pgt,	true },
+};
+
+static unsigned long kaiser_kallsyms_lookup_name;
+
+/*
+ * The address a kprobe on kallsyms_lookup_name() lands on. With IBT the
+ * kprobe skips the function's first instruction (ENDBR64, or the NOP that
+ * sealed it), so ask kallsyms for the offset instead of guessing from bytes.
+ */
+static unsigned long kaiser_find_kallsyms_lookup_name(void)
+{
+	struct kprobe kp = { .symbol_name = "kallsyms_lookup_name" };
+	char buf[KSYM_SYMBOL_LEN];
+	unsigned long addr, off;
+	char *plus;
+
+	if (register_kprobe(&kp) < 0)
+		return 0;
+	addr = (unsigned long)kp.addr;
+	unregister_kprobe(&kp);
+
+	sprint_symbol(buf, addr);
+	plus = strchr(buf, '+');
+	if (!plus || strncmp(buf, "kallsyms_lookup_name+", plus - buf + 1) ||
+	    sscanf(plus + 1, "%lx", &off) != 1 || off > 16)
+		return 0;
+	return addr - off;
+}
+
+static unsigned long kaiser_lookup(const char *name)
+{
+	return kaiser_call_sealed(kaiser_kallsyms_lookup_name,
+				  (unsigned long)name, 0, 0, 0, 0);
+}
+
+int kaiser_resolve_symbols(void)
+{
+	unsigned int i;
+
+	kaiser_kallsyms_lookup_name = kaiser_find_kallsyms_lookup_name();
+	if (!kaiser_kallsyms_lookup_name) {
+		pr_err("refusing to load: cannot find kallsyms_lookup_name through a kprobe\n");
+		return -ENOENT;
+	}
+	for (i = 0; i < ARRAY_SIZE(kaiser_sym_table); i++) {
+		const struct kaiser_sym *s = &kaiser_sym_table[i];
+
+		*s->addr = kaiser_lookup(s->name);
+		if (!*s->addr && s->required) {
+			pr_err("refusing to load: required kernel symbol '%s' not found\n",
+			       s->name);
+			return -ENOENT;
+		}
+	}
+	return 0;
+}
