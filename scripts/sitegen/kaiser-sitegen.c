@@ -82,7 +82,10 @@ static void image_load(struct image *im, const char *path)
 
 	if (!f)
 		die("cannot open %s: %s", path, strerror(errno));
-	if (fseek(f, 0, SEEK_END) || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET))
+	if (fseek(f, 0, SEEK_END))
+		die("cannot seek %s", path);
+	sz = ftell(f);
+	if (sz < 0 || fseek(f, 0, SEEK_SET))
 		die("cannot size %s", path);
 	buf = malloc(sz);
 	if (!buf || fread(buf, 1, sz, f) != (size_t)sz)
@@ -591,7 +594,7 @@ static const char *banner(const struct image *im, size_t *len)
 			found = p;
 	}
 	if (!found)
-		die("no 'Linux version' banner in the image");
+		die("the image holds no kernel version string");
 	*len = strnlen(found, end - found);
 	while (*len && found[*len - 1] == '\n')
 		(*len)--;
