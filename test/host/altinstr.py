@@ -1,0 +1,801 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""altinstr.py - independent reader of a vmlinux's X86_FEATURE_PTI sites.
+
+This is the second, independent reader of the PTI alternative sites that
+the kaiser module patches (the first is the module's build-time generator,
+deliberately not consulted here).  It is written from the kernel sources
+(arch/x86/kernel/alternative.c, arch/x86/include/asm/alternative.h,
+arch/x86/include/asm/nops.h, arch/x86/include/asm/cpufeatures.h of Debian's
+linux-source-6.1 6.1.192-2 and linux-source-6.12 6.12.117-1~deb12u1).
+
+For every X86_FEATURE_PTI alternative whose site lies in .text it prints
+the site's kind, offset from _text (= start of .text), length and two byte
+strings obtained by emulating that kernel's own apply_alternatives():
+
+  off  the bytes boot leaves with X86_FEATURE_PTI clear (ALWAYS set),
+  on   the bytes the same engine writes had X86_FEATURE_PTI been set.
+
+Usage:
+  altinstr.py list VMLINUX [--json] [--all]
+  altinstr.py compare VMLINUX REPORT [--entry-range LO HI] [--syms KALLSYMS]
+  altinstr.py report VMLINUX            (a module-style report, symbol "-")
+
+Anything the reader does not understand is an error (exit status 2), never
+a guess.  Python 3 standard library only.
+"""
+
+import json
+import re
+import struct
+import sys
+
+# ---------------------------------------------------------------------------
+# Constants transcribed from the kernel sources (identical in 6.1 and 6.12)
+
+NCAPINTS = 22                   # cpufeatures.h
+NBUGINTS = 2
+X86_FEATURE_ALWAYS = 3 * 32 + 21
+X86_FEATURE_PTI = 7 * 32 + 11
+MAX_PATCH_LEN = 255 - 1         # alternative.c
+
+# nops.h, CONFIG_64BIT branch (the same bytes in 6.1 and 6.12)
+_NOPS64 = {
+    1: b"\x90",
+    2: b"\x66\x90",
+    3: b"\x0f\x1f\x00",
+    4: b"\x0f\x1f\x40\x00",
+    5: b"\x0f\x1f\x44\x00\x00",
+    6: b"\x66\x0f\x1f\x44\x00\x00",
+    7: b"\x0f\x1f\x80\x00\x00\x00\x00",
+    8: b"\x0f\x1f\x84\x00\x00\x00\x00\x00",
+    9: b"\x2e\x0f\x1f\x84\x00\x00\x00\x00\x00",
+    10: b"\x66\x2e\x0f\x1f\x84\x00\x00\x00\x00\x00",
+    11: b"\x66\x66\x2e\x0f\x1f\x84\x00\x00\x00\x00\x00",
+}
+
+JMP8, JMP32, INT3, CALL = 0xEB, 0xE9, 0xCC, 0xE8
+
+
+class AltError(Exception):
+    """Something this reader does not understand: report, never guess."""
+
+
+def s32(v):
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def s8(v):
+    v &= 0xFF
+    return v - 0x100 if v & 0x80 else v
+
+
+# ---------------------------------------------------------------------------
+# ELF64 (little endian, x86-64) - section headers only
+
+SHF_EXECINSTR = 0x4
+SHT_NOBITS = 8
+
+
+class Section:
+    def __init__(self, name, stype, flags, addr, off, size):
+        self.name, self.type, self.flags = name, stype, flags
+        self.addr, self.off, self.size = addr, off, size
+
+    def contains(self, va, n=1):
+        return self.addr <= va and va + n <= self.addr + self.size
+
+
+class Image:
+    def __init__(self, path=None, data=None):
+        if data is None:
+            with open(path, "rb") as f:
+                data = f.read()
+        self.data = d = bytes(data)
+        path = path or "<image>"
+        if d[:4] != b"\x7fELF" or d[4] != 2 or d[5] != 1:
+            raise AltError("%s: not a little-endian ELF64 file" % path)
+        (e_machine,) = struct.unpack_from("<H", d, 18)
+        if e_machine != 62:
+            raise AltError("%s: not an x86-64 ELF (e_machine %d)" % (path, e_machine))
+        e_shoff, = struct.unpack_from("<Q", d, 0x28)
+        e_shentsize, e_shnum, e_shstrndx = struct.unpack_from("<HHH", d, 0x3A)
+        if e_shoff == 0 or e_shnum == 0:
+            raise AltError("%s: no section headers" % path)
+        raw = []
+        for i in range(e_shnum):
+            o = e_shoff + i * e_shentsize
+            name, stype, flags, addr, off, size = struct.unpack_from("<IIQQQQ", d, o)
+            raw.append((name, stype, flags, addr, off, size))
+        strtab = raw[e_shstrndx]
+        self.sections = []
+        for name, stype, flags, addr, off, size in raw:
+            s = strtab[4] + name
+            nm = d[s:d.index(b"\0", s)].decode()
+            self.sections.append(Section(nm, stype, flags, addr, off, size))
+        self.overlay = {}       # va -> byte written by the emulated boot
+
+    def section(self, name):
+        found = [s for s in self.sections if s.name == name]
+        if len(found) != 1:
+            raise AltError("section %s: found %d times" % (name, len(found)))
+        return found[0]
+
+    def has_section(self, name):
+        return any(s.name == name for s in self.sections)
+
+    def section_at(self, va, n=1):
+        for s in self.sections:
+            if s.addr and s.type != SHT_NOBITS and s.contains(va, n):
+                return s
+        return None
+
+    def read(self, va, n):
+        s = self.section_at(va, n) if n else self.section_at(va, 0)
+        if s is None:
+            raise AltError("address %#x+%d is in no loaded section" % (va, n))
+        o = s.off + (va - s.addr)
+        b = bytearray(self.data[o:o + n])
+        for i in range(n):
+            if va + i in self.overlay:
+                b[i] = self.overlay[va + i]
+        return b
+
+    def write(self, va, buf):
+        for i, c in enumerate(buf):
+            self.overlay[va + i] = c
+
+    def section_bytes(self, name):
+        s = self.section(name)
+        return s, self.data[s.off:s.off + s.size]
+
+    def banner(self):
+        m = re.search(rb"Linux version (\d+)\.(\d+)[^\0\n]*", self.data)
+        if not m:
+            raise AltError("no 'Linux version' banner in the image")
+        return int(m.group(1)), int(m.group(2)), m.group(0).decode(errors="replace")
+
+
+# ---------------------------------------------------------------------------
+# A length decoder for the few forms that occur at these sites.  Everything
+# else is an error.  The kernel's insn decoder reads past the end of the
+# site if needed; here an instruction must end inside the buffer.
+
+class Insn:
+    __slots__ = ("length", "opcode", "imm", "imm_off", "imm_n", "prefixes")
+
+
+def decode(buf, i, limit):
+    p = i
+    prefixes = []
+    while p < limit and buf[p] in (0x66, 0x2E, 0x3E) and len(prefixes) < 4:
+        prefixes.append(buf[p])
+        p += 1
+    if p >= limit:
+        raise AltError("undecodable bytes at +%d: %s" % (i, bytes(buf[i:limit]).hex()))
+    op = buf[p]
+    ins = Insn()
+    ins.prefixes = prefixes
+    ins.imm = None
+    ins.imm_off = ins.imm_n = 0
+    if op == 0x90:
+        ins.opcode, n = (0x90,), p + 1 - i
+    elif op == INT3 and not prefixes:
+        ins.opcode, n = (INT3,), 1
+    elif op == JMP8 and not prefixes:
+        if i + 2 > limit:
+            raise AltError("jmp rel8 at +%d runs past the site" % i)
+        ins.opcode, n = (JMP8,), 2
+        ins.imm, ins.imm_off, ins.imm_n = s8(buf[i + 1]), 1, 1
+    elif op == JMP32 and not prefixes:
+        if i + 5 > limit:
+            raise AltError("jmp rel32 at +%d runs past the site" % i)
+        ins.opcode, n = (JMP32,), 5
+        ins.imm = struct.unpack_from("<i", bytes(buf[i + 1:i + 5]))[0]
+        ins.imm_off, ins.imm_n = 1, 4
+    elif op == 0x0F and p + 1 < limit and buf[p + 1] == 0x1F:
+        # NOPL r/m: 0f 1f /r with ModRM (+SIB) (+disp); no immediate.
+        q = p + 2
+        if q >= limit:
+            raise AltError("truncated NOPL at +%d" % i)
+        modrm = buf[q]
+        q += 1
+        mod, rm = modrm >> 6, modrm & 7
+        if mod != 3:
+            if rm == 4:
+                if q >= limit:
+                    raise AltError("truncated NOPL SIB at +%d" % i)
+                sib = buf[q]
+                q += 1
+                if mod == 0 and (sib & 7) == 5:
+                    q += 4
+            elif mod == 0 and rm == 5:
+                raise AltError("RIP-relative NOPL at +%d (not handled)" % i)
+            q += {0: 0, 1: 1, 2: 4}[mod]
+        ins.opcode, n = (0x0F, 0x1F), q - i
+    else:
+        raise AltError("instruction form not handled at +%d: %s"
+                       % (i, bytes(buf[i:limit]).hex()))
+    if i + n > limit:
+        raise AltError("instruction at +%d runs past the site" % i)
+    ins.length = n
+    return ins
+
+
+# ---------------------------------------------------------------------------
+# The alternatives table
+
+class Alt:
+    __slots__ = ("index", "instr", "repl", "cpuid", "flags", "instrlen", "rlen")
+
+    def describe(self):
+        return "alt#%d instr=%#x repl=%#x feat=%d*32+%d flags=%#x len=%d rlen=%d" % (
+            self.index, self.instr, self.repl, self.cpuid >> 5, self.cpuid & 31,
+            self.flags, self.instrlen, self.rlen)
+
+
+def parse_table(img, entsize):
+    """Parse .altinstructions with a given layout.  Returns (alts, None) or
+    (None, reason) when the layout does not fit the data."""
+    sec, raw = img.section_bytes(".altinstructions")
+    rsec = img.section(".altinstr_replacement")
+    if sec.size == 0 or sec.size % entsize:
+        return None, "size %d is not a multiple of %d" % (sec.size, entsize)
+    alts = []
+    for k in range(sec.size // entsize):
+        o = k * entsize
+        base = sec.addr + o
+        a = Alt()
+        a.index = k
+        io, ro = struct.unpack_from("<ii", raw, o)
+        if entsize == 12:                       # 6.1: u16 cpuid (bit 15 = INV)
+            cpuid, a.instrlen, a.rlen = struct.unpack_from("<HBB", raw, o + 8)
+            a.flags = 1 if cpuid & 0x8000 else 0   # normalised: 1 = NOT
+            a.cpuid = cpuid & 0x7FFF
+        elif entsize == 14:                     # 6.12: u32 ft_flags
+            ft, a.instrlen, a.rlen = struct.unpack_from("<IBB", raw, o + 8)
+            a.cpuid, a.flags = ft & 0xFFFF, ft >> 16
+            if a.flags & ~0x3:
+                return None, "entry %d has unknown flags %#x" % (k, a.flags)
+        else:
+            raise AltError("no parser for %d-byte entries" % entsize)
+        a.instr = (base + io) & 0xFFFFFFFFFFFFFFFF
+        a.repl = (base + 4 + ro) & 0xFFFFFFFFFFFFFFFF
+        if a.cpuid >= (NCAPINTS + NBUGINTS) * 32:
+            return None, "entry %d: feature %d out of range" % (k, a.cpuid)
+        s = img.section_at(a.instr, max(a.instrlen, 1))
+        if s is None or not (s.flags & SHF_EXECINSTR):
+            return None, "entry %d: instr %#x not in executable text" % (k, a.instr)
+        if not (rsec.addr <= a.repl and a.repl + a.rlen <= rsec.addr + rsec.size):
+            return None, "entry %d: replacement %#x+%d outside .altinstr_replacement" % (
+                k, a.repl, a.rlen)
+        alts.append(a)
+    return alts, None
+
+
+# ---------------------------------------------------------------------------
+# Engine for Linux 6.1 (12-byte alt_instr)
+
+def add_nops_61(n):
+    out = b""
+    while n > 0:
+        k = min(n, 8)                           # ASM_NOP_MAX = 8
+        out += _NOPS64[k]
+        n -= k
+    return out
+
+
+def optimize_nops_61(buf, length):
+    """optimize_nops() + optimize_nops_range() of 6.1, in place on buf."""
+    i = 0
+    while True:
+        ins = decode(buf, i, length)
+        if ins.length == 1 and ins.opcode[0] == 0x90:
+            j = i
+            while j < length and buf[j] == 0x90:
+                j += 1
+            nnops = j - i
+            if nnops > 1:
+                buf[i:i + nnops] = add_nops_61(nnops)
+            i += nnops
+        else:
+            i += ins.length
+        if i >= length:
+            return
+
+
+def recompute_jump_61(a, orig, repl, buf):
+    if a.rlen != 5:
+        return
+    o_dspl = struct.unpack_from("<i", bytes(buf[1:5]))[0]
+    next_rip = repl + a.rlen
+    tgt_rip = next_rip + o_dspl
+    n_dspl = s32(tgt_rip - orig)
+    if tgt_rip - orig >= 0:
+        two = n_dspl - 2 <= 127
+    else:
+        two = ((n_dspl - 2) & 0xFF) == (n_dspl - 2)
+    if two:
+        n_dspl = s32(n_dspl - 2)
+        buf[0] = JMP8
+        buf[1] = n_dspl & 0xFF
+        buf[2:5] = add_nops_61(3)
+    else:
+        n_dspl = s32(n_dspl - 5)
+        buf[0] = JMP32
+        buf[1:5] = struct.pack("<i", n_dspl)
+
+
+def apply_61(img, a, features):
+    """One iteration of 6.1's apply_alternatives() for entry a."""
+    instr = a.instr
+    patch = (a.cpuid in features) != bool(a.flags & 1)
+    if patch:
+        if a.rlen > a.instrlen:
+            raise AltError("%s: replacement longer than site" % a.describe())
+        repl = img.read(a.repl, a.rlen)
+        buf = bytearray(repl)
+        if a.rlen == 5 and buf[0] == CALL:
+            v = struct.unpack_from("<i", bytes(buf[1:5]))[0]
+            buf[1:5] = struct.pack("<i", s32(v + (a.repl - instr)))
+        if a.rlen and repl[0] in (JMP8, JMP32):
+            recompute_jump_61(a, instr, a.repl, buf)
+        buf += b"\x90" * (a.instrlen - len(buf))
+        img.write(instr, buf)
+    # next: optimize_nops(instr, a->instrlen) runs in both cases
+    cur = img.read(instr, a.instrlen)
+    optimize_nops_61(cur, a.instrlen)
+    img.write(instr, cur)
+
+
+# ---------------------------------------------------------------------------
+# Engine for Linux 6.12 (14-byte alt_instr with ft_flags)
+
+ALT_FLAG_NOT, ALT_FLAG_DIRECT_CALL = 1, 2
+
+
+def add_nop_612(buf, at, n):
+    if not n:
+        return
+    if n <= 11:                                 # ASM_NOP_MAX = 11
+        buf[at:at + n] = _NOPS64[n]
+        return
+    if n < 128:
+        buf[at] = JMP8
+        buf[at + 1] = (n - 2) & 0xFF
+        k = 2
+    else:
+        buf[at] = JMP32
+        buf[at + 1:at + 5] = struct.pack("<i", n - 5)
+        k = 5
+    for j in range(at + k, at + n):
+        buf[j] = INT3
+
+
+def insn_is_nop_612(ins):
+    if ins.opcode[0] == 0x90 and (not ins.prefixes or ins.prefixes[0] != 0xF3):
+        return True
+    return ins.opcode == (0x0F, 0x1F)
+
+
+def skip_nops_612(buf, off, length):
+    while off < length:
+        ins = decode(buf, off, length)
+        if not insn_is_nop_612(ins):
+            break
+        off += ins.length
+    return off
+
+
+def optimize_nops_612(buf, length):
+    i = 0
+    while i < length:
+        ins = decode(buf, i, length)
+        nxt = i + ins.length
+        if insn_is_nop_612(ins):
+            nop = i
+            if i + ins.length == length:
+                return
+            nxt = skip_nops_612(buf, nxt, length)
+            add_nop_612(buf, nop, nxt - nop)
+        i = nxt
+
+
+def apply_relocation_612(buf, instr, instrlen, repl, rlen):
+    """__apply_relocation() of 6.12 for the handled forms."""
+    i = 0
+    while i < instrlen:
+        ins = decode(buf, i, instrlen)
+        nxt = i + ins.length
+        op = ins.opcode[0]
+        if op in (JMP8, JMP32, CALL) or 0x70 <= op <= 0x7F:
+            off = nxt + ins.imm
+            if off < 0 or off > rlen:           # need_reloc()
+                bits = 8 * ins.imm_n
+                at = i + ins.imm_off
+                v = int.from_bytes(bytes(buf[at:at + ins.imm_n]), "little", signed=True)
+                v = s32(v + (repl - instr))
+                if (v >> 31) != (v >> (bits - 1)):
+                    raise AltError("relocation overflow (kernel BUG_ON) at +%d" % i)
+                buf[at:at + ins.imm_n] = (v & ((1 << bits) - 1)).to_bytes(ins.imm_n, "little")
+            if op == JMP32:
+                imm = s32(ins.imm + (repl - instr) + 5 - 2)
+                if (imm >> 31) == (imm >> 7):
+                    buf[i] = JMP8
+                    buf[i + 1] = imm & 0xFF
+                    for j in range(i + 2, i + ins.length):
+                        buf[j] = INT3
+        i = nxt
+
+
+def normalise_lengths_612(alts):
+    """The nested-alternative max padding loop at the top of 6.12's
+    apply_alternatives(), run over the whole table as the kernel does."""
+    lens = [a.instrlen for a in alts]
+    n = len(alts)
+    for ai in range(n):
+        b = ai + 1
+        while b < n and alts[b].instr == alts[ai].instr:
+            m = max(lens[ai], lens[b])
+            lens[ai] = lens[b] = m
+            b += 1
+    return lens
+
+
+def apply_612(img, a, length, features):
+    instr = a.instr
+    if length > MAX_PATCH_LEN:
+        raise AltError("%s: instrlen > MAX_PATCH_LEN" % a.describe())
+    patch = (a.cpuid in features) != bool(a.flags & ALT_FLAG_NOT)
+    if not patch:
+        buf = img.read(instr, length)
+        optimize_nops_612(buf, length)
+        img.write(instr, buf)
+        return
+    if a.flags & ALT_FLAG_DIRECT_CALL:
+        raise AltError("%s: ALT_FLAG_DIRECT_CALL at a PTI site" % a.describe())
+    if a.rlen > length:
+        raise AltError("%s: replacement longer than site" % a.describe())
+    buf = bytearray(img.read(a.repl, a.rlen))
+    buf += b"\x90" * (length - len(buf))
+    apply_relocation_612(buf, instr, length, a.repl, a.rlen)
+    optimize_nops_612(buf, length)
+    img.write(instr, buf)
+
+
+# ---------------------------------------------------------------------------
+# Layout and engine choice
+
+# entry size -> (engine name, kernel series whose alternative.c was read)
+LAYOUTS = {12: ("6.1", (6, 1)), 14: ("6.12", (6, 12))}
+
+
+def choose_layout(img):
+    major, minor, banner = img.banner()
+    fits = {}
+    why = {}
+    for size in sorted(LAYOUTS):
+        alts, reason = parse_table(img, size)
+        if alts is not None:
+            fits[size] = alts
+        else:
+            why[size] = reason
+    if len(fits) != 1:
+        raise AltError("cannot tell the alt_instr layout: %s fit%s (%s)" % (
+            sorted(fits) or "none", "" if len(fits) == 1 else "",
+            "; ".join("%d: %s" % kv for kv in why.items())))
+    size, alts = next(iter(fits.items()))
+    engine, series = LAYOUTS[size]
+    if (major, minor) != series:
+        raise AltError("%d-byte alt_instr entries but kernel %d.%d: the %s engine "
+                       "was transcribed for %d.%d only; read this kernel's "
+                       "alternative.c before trusting it" % (
+                           size, major, minor, engine, *series))
+    return size, engine, alts, banner
+
+
+# ---------------------------------------------------------------------------
+# Site listing
+
+FOREIGN_S32_TABLES = (".retpoline_sites", ".return_sites", ".call_sites",
+                      ".ibt_endbr_seal", ".cfi_sites", ".smp_locks")
+
+
+def foreign_patch_addrs(img):
+    """Addresses other boot-time patchers touch (s32 self-relative tables,
+    6.1's .parainstructions).  None may fall inside a PTI site."""
+    out = {}
+    for name in FOREIGN_S32_TABLES:
+        if not img.has_section(name):
+            continue
+        sec, raw = img.section_bytes(name)
+        for k in range(sec.size // 4):
+            (v,) = struct.unpack_from("<i", raw, 4 * k)
+            out.setdefault((sec.addr + 4 * k + v) & 0xFFFFFFFFFFFFFFFF, name)
+    if img.has_section(".parainstructions"):
+        sec, raw = img.section_bytes(".parainstructions")
+        # struct paravirt_patch_site { u8 *instr; u8 type; u8 len; } (16 bytes)
+        if sec.size % 16:
+            raise AltError(".parainstructions size %d not a multiple of 16" % sec.size)
+        for k in range(sec.size // 16):
+            (va,) = struct.unpack_from("<Q", raw, 16 * k)
+            out.setdefault(va, ".parainstructions")
+    return out
+
+
+def list_sites(image):
+    """image: a path or an Image.  Returns the listing (a dict)."""
+    img = image if isinstance(image, Image) else Image(image)
+    size, engine, alts, banner = choose_layout(img)
+    text = img.section(".text")
+    lens = normalise_lengths_612(alts) if engine == "6.12" else [a.instrlen for a in alts]
+
+    by_addr = {}
+    for a in alts:
+        by_addr.setdefault(a.instr, []).append(a)
+    pti_addrs = sorted({a.instr for a in alts if a.cpuid == X86_FEATURE_PTI})
+
+    # Every alternative's byte range, to find overlaps with other entries.
+    ranges = [(a.instr, a.instr + lens[a.index], a) for a in alts]
+    foreign = foreign_patch_addrs(img)
+
+    sites, excluded = [], []
+    for addr in pti_addrs:
+        group = by_addr[addr]
+        sec = img.section_at(addr)
+        secname = sec.name if sec else "?"
+        feats = [a.cpuid for a in group]
+        if feats == [X86_FEATURE_PTI]:
+            kind = "entry"
+        elif feats == [X86_FEATURE_ALWAYS, X86_FEATURE_PTI]:
+            kind = "c"
+        else:
+            bad = [f for f in feats if f not in (X86_FEATURE_ALWAYS, X86_FEATURE_PTI)]
+            why = ("other features share the site: %s" % ", ".join(
+                "%d*32+%d" % (f >> 5, f & 31) for f in bad)) if bad else \
+                "unknown shape %s" % feats
+            raise AltError("PTI site %#x (%s): %s" % (addr, secname, why))
+        slens = {lens[a.index] for a in group}
+        if len(slens) != 1:
+            raise AltError("PTI site %#x: entries disagree on length %s" % (addr, sorted(slens)))
+        length = slens.pop()
+        if not sec or not sec.contains(addr, length):
+            raise AltError("PTI site %#x+%d not inside one section" % (addr, length))
+        if secname != ".text":
+            excluded.append({"addr": addr, "section": secname, "kind": kind, "len": length})
+            continue
+        for lo, hi, b in ranges:
+            if b.instr != addr and lo < addr + length and addr < hi:
+                raise AltError("PTI site %#x+%d overlaps %s" % (addr, length, b.describe()))
+        for va in range(addr, addr + length):
+            if va in foreign:
+                raise AltError("PTI site %#x+%d: %s patches %#x" % (addr, length, foreign[va], va))
+        image_bytes = bytes(img.read(addr, length))
+        res = {}
+        for state, feats_set in (("off", {X86_FEATURE_ALWAYS}),
+                                 ("on", {X86_FEATURE_ALWAYS, X86_FEATURE_PTI})):
+            img.overlay = {}
+            for a in group:                     # table order
+                if engine == "6.1":
+                    apply_61(img, a, feats_set)
+                else:
+                    apply_612(img, a, lens[a.index], feats_set)
+            res[state] = bytes(img.read(addr, length))
+            # Whatever the engine wrote must decode as handled forms.
+            buf = bytearray(res[state])
+            i = 0
+            while i < length:
+                i += decode(buf, i, length).length
+        img.overlay = {}
+        sites.append({
+            "kind": kind,
+            "addr": addr,
+            "offset": addr - text.addr,
+            "len": length,
+            "image": image_bytes.hex(),
+            "off": res["off"].hex(),
+            "on": res["on"].hex(),
+            "entries": [a.describe() for a in group],
+        })
+    return {
+        "banner": banner,
+        "engine": engine,
+        "entsize": size,
+        "nalts": len(alts),
+        "text_start": text.addr,
+        "text_size": text.size,
+        "sites": sites,
+        "excluded": excluded,
+    }
+
+
+# ---------------------------------------------------------------------------
+# Module report parsing and comparison
+
+REPORT_RE = re.compile(r"^(entry|c) (0x[0-9a-f]+) ([0-9]+) ([0-9a-f]*) ([0-9a-f]*) (\S+)$")
+
+
+def parse_report(text):
+    """Parse the module's /sys/kernel/debug/kaiser/sites.  Returns
+    (sites, problems)."""
+    sites, problems = [], []
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        m = REPORT_RE.match(line)
+        if not m:
+            problems.append("report line %d unparsable: %r" % (n, line))
+            continue
+        kind, off, ln, cur, on, sym = m.groups()
+        sites.append({"kind": kind, "offset": int(off, 16), "len": int(ln),
+                      "cur": cur, "on": on, "sym": sym, "line": n})
+    return sites, problems
+
+
+def compare(listing, report_sites, entry_range=None, syms=None):
+    """Compare the reader's listing with the module's report.  Returns a list
+    of (case, ok, detail) tuples."""
+    results = []
+    mine = {s["offset"]: s for s in listing["sites"]}
+    theirs = {}
+    dups = []
+    for r in report_sites:
+        if r["offset"] in theirs:
+            dups.append(r["offset"])
+        theirs[r["offset"]] = r
+
+    missing = sorted(set(mine) - set(theirs))
+    extra = sorted(set(theirs) - set(mine))
+    prob = []
+    if missing:
+        prob.append("missing from report: " + " ".join("%#x" % o for o in missing))
+    if extra:
+        prob.append("not a PTI .text site: " + " ".join("%#x" % o for o in extra))
+    if dups:
+        prob.append("reported twice: " + " ".join("%#x" % o for o in dups))
+    results.append(("offsets", not prob, "; ".join(prob) or "%d sites" % len(mine)))
+
+    common = sorted(set(mine) & set(theirs))
+
+    def per_site(case, fn, okdetail):
+        bad = []
+        for o in common:
+            d = fn(mine[o], theirs[o])
+            if d:
+                bad.append("%#x %s" % (o, d))
+        results.append((case, not bad, "; ".join(bad) or okdetail))
+
+    per_site("kind", lambda m, t: None if m["kind"] == t["kind"] else
+             "module says %s, reader %s" % (t["kind"], m["kind"]),
+             "entry %d, c %d" % (sum(s["kind"] == "entry" for s in listing["sites"]),
+                                 sum(s["kind"] == "c" for s in listing["sites"])))
+    per_site("len", lambda m, t: None if m["len"] == t["len"] else
+             "module %d, reader %d" % (t["len"], m["len"]), "all equal")
+    per_site("off-bytes", lambda m, t: None if m["off"] == t["cur"] else
+             "live %s, reader expects %s" % (t["cur"], m["off"]), "live bytes = reader's off")
+    per_site("on-bytes", lambda m, t: None if m["on"] == t["on"] else
+             "module plans %s, reader %s" % (t["on"], m["on"]), "planned bytes = reader's on")
+
+    if entry_range is not None:
+        lo, hi = entry_range
+        bad = []
+        for s in listing["sites"]:
+            inside = lo <= s["offset"] and s["offset"] + s["len"] <= hi
+            if (s["kind"] == "entry") != inside:
+                bad.append("%#x %s %s .entry.text [%#x,%#x)" % (
+                    s["offset"], s["kind"], "inside" if inside else "outside", lo, hi))
+        for r in report_sites:
+            inside = lo <= r["offset"] and r["offset"] + r["len"] <= hi
+            if (r["kind"] == "entry") != inside:
+                bad.append("module %#x %s %s .entry.text" % (
+                    r["offset"], r["kind"], "inside" if inside else "outside"))
+        results.append(("entry-text", not bad, "; ".join(bad) or
+                        ".entry.text = _text+[%#x,%#x)" % (lo, hi)))
+
+    if syms is not None:
+        # syms: name -> list of offsets from _text (from the guest's kallsyms)
+        bad = []
+        for r in report_sites:
+            m = re.match(r"^([^+/]+)\+0x([0-9a-f]+)/0x[0-9a-f]+$", r["sym"])
+            if not m:
+                bad.append("%#x symbol %r unparsable" % (r["offset"], r["sym"]))
+                continue
+            cands = syms.get(m.group(1), [])
+            if not any(c + int(m.group(2), 16) == r["offset"] for c in cands):
+                bad.append("%#x symbol %s does not resolve there (kallsyms: %s)" % (
+                    r["offset"], r["sym"], " ".join("%#x" % c for c in cands) or "none"))
+        results.append(("symbols", not bad, "; ".join(bad) or "%d resolved" % len(report_sites)))
+    return results
+
+
+def parse_kallsyms(text):
+    """kallsyms-format lines ("ADDR TYPE NAME [module]") -> (text_addr,
+    {name: [offsets from _text]}).  text_addr is None without _text."""
+    addrs = {}
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) < 3 or not re.match(r"^[0-9a-fA-F]{8,16}$", f[0]):
+            continue
+        addrs.setdefault(f[2], []).append(int(f[0], 16))
+    base = addrs.get("_text", [None])[0]
+    if base is None:
+        return None, {}
+    return base, {n: [a - base for a in v] for n, v in addrs.items()}
+
+
+def fake_report(listing):
+    """A report in the module's format built from this reader (cur = off)."""
+    return "".join("%s %#x %d %s %s -\n" % (s["kind"], s["offset"], s["len"], s["off"], s["on"])
+                   for s in listing["sites"])
+
+
+# ---------------------------------------------------------------------------
+
+def _usage():
+    sys.stderr.write(__doc__)
+    return 2
+
+
+def main(argv):
+    if len(argv) < 2:
+        return _usage()
+    cmd, args = argv[0], argv[1:]
+    try:
+        if cmd == "list":
+            listing = list_sites(args[0])
+            if "--json" in args:
+                json.dump(listing, sys.stdout, indent=1)
+                sys.stdout.write("\n")
+                return 0
+            print("# %s" % listing["banner"])
+            print("# engine %s, %d-byte alt_instr, %d entries, .text %#x+%#x" % (
+                listing["engine"], listing["entsize"], listing["nalts"],
+                listing["text_start"], listing["text_size"]))
+            for s in listing["sites"]:
+                print("%s %#x %d %s %s" % (s["kind"], s["offset"], s["len"], s["off"], s["on"]))
+                if "--all" in args:
+                    print("#   image %s; %s" % (s["image"], " | ".join(s["entries"])))
+            for e in listing["excluded"]:
+                print("# excluded: %s site %#x+%d in %s" % (e["kind"], e["addr"], e["len"],
+                                                          e["section"]))
+            ne = sum(s["kind"] == "entry" for s in listing["sites"])
+            print("# %d sites in .text: entry %d, c %d; %d excluded" % (
+                len(listing["sites"]), ne, len(listing["sites"]) - ne, len(listing["excluded"])))
+            return 0
+        if cmd == "report":
+            sys.stdout.write(fake_report(list_sites(args[0])))
+            return 0
+        if cmd == "compare":
+            listing = list_sites(args[0])
+            with open(args[1]) as f:
+                rep, problems = parse_report(f.read())
+            er = syms = None
+            if "--entry-range" in args:
+                k = args.index("--entry-range")
+                er = (int(args[k + 1], 0), int(args[k + 2], 0))
+            if "--syms" in args:
+                with open(args[args.index("--syms") + 1]) as f:
+                    base, syms = parse_kallsyms(f.read())
+                if base is None:
+                    raise AltError("no _text in the --syms file")
+            res = compare(listing, rep, er, syms)
+            ok = not problems
+            for p in problems:
+                print("FAIL parse %s" % p)
+            for case, good, detail in res:
+                print("%s %s %s" % ("PASS" if good else "FAIL", case, detail))
+                ok = ok and good
+            return 0 if ok else 1
+    except AltError as e:
+        sys.stderr.write("altinstr: error: %s\n" % e)
+        return 2
+    except (OSError, IndexError, ValueError) as e:
+        sys.stderr.write("altinstr: error: %s\n" % e)
+        return 2
+    return _usage()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
