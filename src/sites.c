@@ -49,14 +49,14 @@ const struct kaiser_site *kaiser_site(unsigned int i)
  */
 static int kaiser_sites_match_kernel(void)
 {
-	const char *banner = KAISER_SITES_BANNER;
+	const char *built = KAISER_SITES_BANNER + strlen("Linux version ");
 	struct new_utsname *u = init_utsname();
-	char release[sizeof(u->release) + 16];
+	size_t rlen = strlen(u->release);
 
-	snprintf(release, sizeof(release), "Linux version %s ", u->release);
-	if (strncmp(banner, release, strlen(release)) || !strstr(banner, u->version)) {
-		pr_err("refusing to load: built for another kernel image (%s), this is %s %s\n",
-		       banner, u->release, u->version);
+	if (strncmp(built, u->release, rlen) || built[rlen] != ' ' ||
+	    !strstr(built, u->version)) {
+		pr_err("refusing to load: site table built for another kernel image (%.*s), this is %s %s\n",
+		       (int)strcspn(built, " "), built, u->release, u->version);
 		return -ENOEXEC;
 	}
 	return 0;

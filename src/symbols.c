@@ -37,6 +37,9 @@ static const struct kaiser_sym kaiser_sym_table[] = {
 	{ "pgd_list",		&kaiser_syms.pgd_list,		true },
 	{ "pgd_lock",		&kaiser_syms.pgd_lock,		true },
 	{ "init_top_pgt",	&kaiser_syms.init_top_pgt,	true },
+#ifdef KAISER_TEST_MISSING_SYMBOL	/* test build: prove the refusal */
+	{ KAISER_TEST_MISSING_SYMBOL,	&kaiser_syms.test_missing,	true },
+#endif
 };
 
 static unsigned long kaiser_kallsyms_lookup_name;

@@ -36,6 +36,7 @@ struct kaiser_syms {
 	unsigned long pgd_list;		/* the list of every PGD */
 	unsigned long pgd_lock;
 	unsigned long init_top_pgt;	/* swapper_pg_dir */
+	unsigned long test_missing;	/* KAISER_TEST_MISSING_SYMBOL builds */
 };
 
 extern struct kaiser_syms kaiser_syms;

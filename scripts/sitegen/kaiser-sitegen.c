@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kaiser-sitegen VMLINUX OUT.h
+ * kaiser-sitegen [--test-corrupt-site N] VMLINUX OUT.h
  *
  * Build-time generator of kaiser's patch-site table. The running kernel
  * frees its alternatives table (.altinstructions lies in the init region),
@@ -21,6 +21,9 @@
  * Which one applies is decided by which entry layout the table parses as;
  * anything else is refused, as is any site whose instructions the small
  * decoder below does not know.
+ *
+ * --test-corrupt-site N flips the expected bytes of site N: the test suite
+ * builds such a module to prove that the load refuses unexpected bytes.
  */
 #include <elf.h>
 #include <errno.h>
@@ -645,13 +648,18 @@ int main(int argc, char **argv)
 	struct image im;
 	struct alt *alts61 = NULL, *alts612 = NULL, *alts;
 	struct site *sites;
-	long n61, n612, n;
+	long n61, n612, n, corrupt = -1;
 	enum engine eng;
 	size_t ns;
 	FILE *f;
 
+	if (argc == 5 && !strcmp(argv[1], "--test-corrupt-site")) {
+		corrupt = strtol(argv[2], NULL, 10);
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc != 3)
-		die("usage: kaiser-sitegen VMLINUX OUT.h");
+		die("usage: kaiser-sitegen [--test-corrupt-site N] VMLINUX OUT.h");
 	image_load(&im, argv[1]);
 	if (!section(&im, ".text") || !section(&im, ".altinstructions") ||
 	    !section(&im, ".altinstr_replacement"))
@@ -669,6 +677,11 @@ int main(int argc, char **argv)
 	ns = find_sites(&im, eng, alts, n, &sites);
 	if (!ns)
 		die("no X86_FEATURE_PTI sites: kernel built without PAGE_TABLE_ISOLATION?");
+	if (corrupt >= 0) {
+		if ((size_t)corrupt >= ns)
+			die("--test-corrupt-site %ld: only %zu sites", corrupt, ns);
+		sites[corrupt].off[sites[corrupt].len - 1] ^= 0xff;
+	}
 
 	f = fopen(argv[2], "w");
 	if (!f)
