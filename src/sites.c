@@ -10,18 +10,60 @@
  */
 #define pr_fmt(fmt) "kaiser: " fmt
 
+#include <linux/kallsyms.h>
 #include <linux/kernel.h>
 #include <linux/printk.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
 #include <linux/utsname.h>
+#include <linux/vmalloc.h>
 
 #include <kaiser/kaiser.h>
 #include "kaiser_sites.h"
 
 static struct kaiser_site kaiser_sites[KAISER_SITES_COUNT];
 static unsigned int kaiser_nr_entry_sites;
+
+/* Writable aliases of the sites' text, mapped while a switch is prepared. */
+static void *kaiser_alias_base[KAISER_SITES_COUNT];
+static u8 *kaiser_alias[KAISER_SITES_COUNT];
+
+/*
+ * The role of each site, by the function that holds it (and, where a
+ * function holds two, by their order). An entry-code site in a function
+ * not listed here refuses the load: we do not guess what unknown entry
+ * code does. C sites not listed stay dormant: the PCID flush paths (PCID
+ * is refused), load_mm_ldt (the LDT is handled by kaiser), the
+ * sync_core() skips (a missed skip costs only a sync_core), and boot code.
+ */
+struct kaiser_site_role {
+	const char *func;
+	int nth;			/* -1: every site of the function */
+	enum kaiser_phase phase;
+};
+
+static const struct kaiser_site_role kaiser_site_roles[] = {
+	/* entry: switch to the kernel table, or save CR3 and switch */
+	{ "entry_SYSCALL_64",		-1, KAISER_PHASE_ENTRY },
+	{ "entry_SYSENTER_compat",	-1, KAISER_PHASE_ENTRY },
+	{ "entry_SYSCALL_compat",	-1, KAISER_PHASE_ENTRY },
+	{ "error_entry",		-1, KAISER_PHASE_ENTRY },
+	{ "paranoid_entry",		-1, KAISER_PHASE_ENTRY },
+	{ "asm_exc_nmi",		-1, KAISER_PHASE_ENTRY },
+	{ "native_irq_return_ldt",	 0, KAISER_PHASE_ENTRY },
+	/* exit: switch to the user table, or restore a saved CR3 */
+	{ "native_irq_return_ldt",	 1, KAISER_PHASE_EXIT },
+	{ "syscall_return_via_sysret",	-1, KAISER_PHASE_EXIT },
+	{ "common_interrupt_return",	-1, KAISER_PHASE_EXIT },
+	{ "entry_SYSRETL_compat_unsafe_stack", -1, KAISER_PHASE_EXIT },
+	{ "paranoid_exit",		-1, KAISER_PHASE_EXIT },
+	{ "end_repeat_nmi",		-1, KAISER_PHASE_EXIT },
+	/* memory side: mirror user PGD entries, template into new PGDs */
+	{ "native_set_pgd",		-1, KAISER_PHASE_EXIT },
+	{ "native_set_p4d",		-1, KAISER_PHASE_EXIT },
+	{ "pgd_alloc",			-1, KAISER_PHASE_EXIT },
+};
 
 const char *kaiser_sites_engine(void)
 {
@@ -104,8 +146,44 @@ static int kaiser_site_check(unsigned int i)
 	return 0;
 }
 
+/* Which of its function's sites this one is, in address order. */
+static int kaiser_site_nth(unsigned int i)
+{
+	unsigned int j;
+	int nth = 0;
+
+	for (j = 0; j < KAISER_SITES_COUNT; j++)
+		if (!strcmp(kaiser_sites[j].func, kaiser_sites[i].func) &&
+		    kaiser_sites[j].addr < kaiser_sites[i].addr)
+			nth++;
+	return nth;
+}
+
+static int kaiser_site_classify(unsigned int i)
+{
+	struct kaiser_site *s = &kaiser_sites[i];
+	int nth = kaiser_site_nth(i);
+	unsigned int r;
+
+	s->phase = KAISER_PHASE_NONE;
+	for (r = 0; r < ARRAY_SIZE(kaiser_site_roles); r++) {
+		const struct kaiser_site_role *role = &kaiser_site_roles[r];
+
+		if (!strcmp(role->func, s->func) &&
+		    (role->nth < 0 || role->nth == nth))
+			s->phase = role->phase;
+	}
+	if (s->entry && s->phase == KAISER_PHASE_NONE) {
+		pr_err("refusing to load: entry-code site %pS has no known role\n",
+		       s->addr);
+		return -ENOEXEC;
+	}
+	return 0;
+}
+
 int kaiser_sites_init(void)
 {
+	char name[KSYM_SYMBOL_LEN];
 	unsigned int i;
 	int ret;
 
@@ -118,9 +196,115 @@ int kaiser_sites_init(void)
 		if (ret)
 			return ret;
 		kaiser_nr_entry_sites += kaiser_sites[i].entry;
+		sprint_symbol_no_offset(name, (unsigned long)kaiser_sites[i].addr);
+		strscpy(kaiser_sites[i].func, name, sizeof(kaiser_sites[i].func));
+	}
+	for (i = 0; i < KAISER_SITES_COUNT; i++) {
+		ret = kaiser_site_classify(i);
+		if (ret)
+			return ret;
 	}
 	pr_info("%u PTI sites verified (%u in entry code, %u in C code; engine %s)\n",
 		KAISER_SITES_COUNT, kaiser_nr_entry_sites,
 		KAISER_SITES_COUNT - kaiser_nr_entry_sites, KAISER_SITES_ENGINE);
 	return 0;
+}
+
+/*
+ * Map a writable alias of every site that a switch may write: kernel text
+ * is read-only, and its direct-map alias too. vmap() can sleep, so this
+ * runs before stop_machine().
+ */
+int kaiser_sites_prepare(void)
+{
+	unsigned int i, n;
+
+	for (i = 0; i < KAISER_SITES_COUNT; i++) {
+		struct kaiser_site *s = &kaiser_sites[i];
+		unsigned long a = (unsigned long)s->addr;
+		struct page *pages[2];
+
+		if (s->phase == KAISER_PHASE_NONE)
+			continue;
+		n = ((a + s->desc->len - 1) >> PAGE_SHIFT) - (a >> PAGE_SHIFT) + 1;
+		pages[0] = virt_to_page((void *)(a & PAGE_MASK));
+		pages[1] = virt_to_page((void *)((a & PAGE_MASK) + PAGE_SIZE));
+		kaiser_alias_base[i] = vmap(pages, n, VM_MAP, PAGE_KERNEL);
+		if (!kaiser_alias_base[i]) {
+			kaiser_sites_release();
+			return -ENOMEM;
+		}
+		kaiser_alias[i] = kaiser_alias_base[i] + offset_in_page(a);
+	}
+	return 0;
+}
+
+void kaiser_sites_release(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < KAISER_SITES_COUNT; i++) {
+		if (kaiser_alias_base[i])
+			vunmap(kaiser_alias_base[i]);
+		kaiser_alias_base[i] = NULL;
+		kaiser_alias[i] = NULL;
+	}
+}
+
+/*
+ * One store per site where the instruction allows it: a 2-byte entry
+ * site is rewritten by a single 16-bit store, so an NMI on another CPU
+ * sees either the old or the new instruction. Longer sites sit on paths
+ * no CPU can be on while all are held in stop_machine().
+ */
+static void kaiser_site_write(unsigned int i, const u8 *bytes)
+{
+	unsigned int len = kaiser_sites[i].desc->len;
+	u16 v;
+
+	if (len == 2) {
+		memcpy(&v, bytes, 2);
+		WRITE_ONCE(*(u16 *)kaiser_alias[i], v);
+	} else {
+		memcpy(kaiser_alias[i], bytes, len);
+	}
+}
+
+/*
+ * Switch every site of one phase on or off. Runs on one CPU inside
+ * stop_machine(), the others spinning with interrupts off. All sites of
+ * the phase are checked first: if any does not hold what it must, nothing
+ * is written.
+ */
+int kaiser_sites_switch(enum kaiser_phase phase, bool on)
+{
+	unsigned int i;
+
+	for (i = 0; i < KAISER_SITES_COUNT; i++) {
+		const struct kaiser_site *s = &kaiser_sites[i];
+		const u8 *from = on ? s->desc->off : s->desc->on;
+
+		if (s->phase != phase || s->active == on)
+			continue;
+		if (!kaiser_alias[i] || memcmp(s->addr, from, s->desc->len))
+			return -ENOEXEC;
+	}
+	for (i = 0; i < KAISER_SITES_COUNT; i++) {
+		struct kaiser_site *s = &kaiser_sites[i];
+
+		if (s->phase != phase || s->active == on)
+			continue;
+		kaiser_site_write(i, on ? s->desc->on : s->desc->off);
+		s->active = on;
+	}
+	return 0;
+}
+
+unsigned int kaiser_sites_active(void)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < KAISER_SITES_COUNT; i++)
+		n += kaiser_sites[i].active;
+	return n;
 }

@@ -2,26 +2,48 @@
 /*
  * The isolation state machine: off -> enabling -> on -> disabling -> off.
  *
- * Every transition runs under kaiser_state_lock, so two writers of
- * /sys/kernel/kaiser/enabled cannot race each other. This build verifies
- * the kernel's PTI sites but does not switch isolation on yet: a request
- * to enable is refused with a log line and changes nothing.
+ * Enabling takes two stop_machine() steps with an RCU grace period between
+ * them (DESIGN.md section 6):
+ *
+ *   E1  entry code saves CR3 and switches to the kernel table. Harmless
+ *       alone: every CR3 still holds a kernel table.
+ *   --  synchronize_rcu(): an NMI that entered through the old paranoid
+ *       entry (no CR3 saved) has left before any exit restores a CR3.
+ *   E2  every PGD on pgd_list gets its user table; the mirroring and
+ *       template C sites and the exits to the user table go live; CR4.PGE
+ *       is cleared on every CPU. From here user mode runs on user tables.
+ *
+ * Disabling runs the same in reverse (D1: exits, C sites, NX marks, PGE;
+ * grace period; D2: entry code, user tables cleared), then frees the
+ * template. Every step checks all its sites before writing any, so a step
+ * that fails has changed nothing, and enable undoes the steps before it.
+ * All transitions hold kaiser_state_lock; a second writer is refused.
  */
 #define pr_fmt(fmt) "kaiser: " fmt
 
+#include <linux/atomic.h>
 #include <linux/kernel.h>
+#include <linux/ktime.h>
 #include <linux/mutex.h>
 #include <linux/printk.h>
+#include <linux/rcupdate.h>
+#include <linux/stop_machine.h>
+#include <asm/sync_core.h>
 
 #include <kaiser/kaiser.h>
 
 static DEFINE_MUTEX(kaiser_state_lock);
 static enum kaiser_state kaiser_cur_state = KAISER_OFF;
-static unsigned int kaiser_nr_patched;
+static u64 kaiser_enable_ns, kaiser_disable_ns;
 
 enum kaiser_state kaiser_state(void)
 {
 	return READ_ONCE(kaiser_cur_state);
+}
+
+static void kaiser_set_state(enum kaiser_state s)
+{
+	WRITE_ONCE(kaiser_cur_state, s);
 }
 
 const char *kaiser_state_name(enum kaiser_state s)
@@ -37,19 +59,214 @@ const char *kaiser_state_name(enum kaiser_state s)
 
 unsigned int kaiser_sites_patched(void)
 {
-	return READ_ONCE(kaiser_nr_patched);
+	return kaiser_sites_active();
+}
+
+u64 kaiser_state_enable_ns(void)
+{
+	return kaiser_enable_ns;
+}
+
+u64 kaiser_state_disable_ns(void)
+{
+	return kaiser_disable_ns;
+}
+
+/* ---- one stop_machine() step --------------------------------------- */
+
+enum kaiser_pge { KAISER_PGE_KEEP, KAISER_PGE_CLEAR, KAISER_PGE_SET };
+
+struct kaiser_step {
+	int (*patch)(void);	/* runs on the first CPU in */
+	enum kaiser_pge pge;	/* then on every CPU */
+	atomic_t cpus;
+	atomic_t done;
+	int ret;
+};
+
+/*
+ * Every online CPU runs this with interrupts off. One patches while the
+ * others wait; then each serializes its instruction stream (the code it
+ * is about to run may just have changed) and sets its CR4.PGE.
+ */
+static int kaiser_step_fn(void *data)
+{
+	struct kaiser_step *st = data;
+
+	if (atomic_inc_return(&st->cpus) == 1) {
+		st->ret = st->patch();
+		atomic_set_release(&st->done, 1);
+	} else {
+		while (!atomic_read_acquire(&st->done))
+			cpu_relax();
+	}
+	sync_core();
+	if (!st->ret && st->pge != KAISER_PGE_KEEP)
+		kaiser_tlb_set_nonglobal(st->pge == KAISER_PGE_CLEAR);
+	return st->ret;
+}
+
+static int kaiser_step(int (*patch)(void), enum kaiser_pge pge)
+{
+	struct kaiser_step st = { .patch = patch, .pge = pge };
+
+	atomic_set(&st.cpus, 0);
+	atomic_set(&st.done, 0);
+	return stop_machine(kaiser_step_fn, &st, cpu_online_mask);
+}
+
+/* ---- the four steps ------------------------------------------------ */
+
+static int kaiser_patch_e1(void)
+{
+	return kaiser_sites_switch(KAISER_PHASE_ENTRY, true);
+}
+
+static int kaiser_patch_e2(void)
+{
+	int ret = kaiser_sites_switch(KAISER_PHASE_EXIT, true);
+
+	if (ret)
+		return ret;
+	kaiser_shadow_populate_all();
+	kaiser_set_state(KAISER_ON);
+	return 0;
+}
+
+static int kaiser_patch_d1(void)
+{
+	int ret = kaiser_sites_switch(KAISER_PHASE_EXIT, false);
+
+	if (ret)
+		return ret;
+	kaiser_shadow_unmark_all();
+	kaiser_set_state(KAISER_DISABLING);
+	return 0;
+}
+
+static int kaiser_patch_d2(void)
+{
+	int ret = kaiser_sites_switch(KAISER_PHASE_ENTRY, false);
+
+	if (ret)
+		return ret;
+	kaiser_shadow_clear_all();
+	kaiser_set_state(KAISER_OFF);
+	return 0;
+}
+
+/* Undo E1 after a later step failed: nothing else was switched on. */
+static int kaiser_patch_e1_undo(void)
+{
+	return kaiser_sites_switch(KAISER_PHASE_ENTRY, false);
+}
+
+/* ---- transitions --------------------------------------------------- */
+
+static int kaiser_enable(void)
+{
+	ktime_t t0 = ktime_get();
+	int ret;
+
+	if (kaiser_pcid_in_use()) {
+		pr_err("PCID in use; enabling refused until kaiser flushes user ASIDs (boot with nopcid to use it now)\n");
+		return -EOPNOTSUPP;
+	}
+	kaiser_set_state(KAISER_ENABLING);
+	ret = kaiser_sites_prepare();
+	if (ret) {
+		pr_err("enable failed: cannot map the entry sites writable (%d)\n", ret);
+		goto out_off;
+	}
+	ret = kaiser_template_build();
+	if (ret)
+		goto out_release;
+	ret = kaiser_step(kaiser_patch_e1, KAISER_PGE_KEEP);
+	if (ret) {
+		pr_err("enable failed: entry sites changed under us (%d)\n", ret);
+		goto out_template;
+	}
+	synchronize_rcu();
+	ret = kaiser_step(kaiser_patch_e2, KAISER_PGE_CLEAR);
+	if (ret) {
+		pr_err("enable failed: exit sites changed under us (%d); rolled back\n", ret);
+		synchronize_rcu();
+		if (kaiser_step(kaiser_patch_e1_undo, KAISER_PGE_KEEP))
+			pr_crit("rollback failed: entry sites left switched on\n");
+		goto out_template;
+	}
+	kaiser_sites_release();
+	kaiser_enable_ns = ktime_to_ns(ktime_sub(ktime_get(), t0));
+	pr_info("isolation on: %u sites patched, %lu kernel bytes in user tables, %llu us\n",
+		kaiser_sites_active(), kaiser_template_bytes(),
+		kaiser_enable_ns / NSEC_PER_USEC);
+	return 0;
+
+out_template:
+	kaiser_template_destroy();
+out_release:
+	kaiser_sites_release();
+out_off:
+	kaiser_set_state(KAISER_OFF);
+	return ret;
+}
+
+static int kaiser_disable(void)
+{
+	ktime_t t0 = ktime_get();
+	int ret;
+
+	ret = kaiser_sites_prepare();
+	if (ret) {
+		pr_err("disable failed: cannot map the entry sites writable (%d)\n", ret);
+		return ret;
+	}
+	ret = kaiser_step(kaiser_patch_d1, KAISER_PGE_SET);
+	if (ret) {
+		pr_crit("disable failed: exit sites changed under us (%d); isolation stays on\n",
+			ret);
+		goto out;
+	}
+	synchronize_rcu();
+	ret = kaiser_step(kaiser_patch_d2, KAISER_PGE_KEEP);
+	if (ret) {
+		pr_crit("disable failed: entry sites changed under us (%d)\n", ret);
+		goto out;
+	}
+	/* No CR3 can point at a user table now: its tables can go. */
+	kaiser_template_destroy();
+	kaiser_disable_ns = ktime_to_ns(ktime_sub(ktime_get(), t0));
+	pr_info("isolation off, %llu us\n", kaiser_disable_ns / NSEC_PER_USEC);
+out:
+	kaiser_sites_release();
+	return ret;
+}
+
+/* Module exit: wait for any writer, then make sure isolation is off. */
+int kaiser_shutdown(void)
+{
+	int ret = 0;
+
+	mutex_lock(&kaiser_state_lock);
+	if (kaiser_cur_state == KAISER_ON)
+		ret = kaiser_disable();
+	mutex_unlock(&kaiser_state_lock);
+	return ret;
 }
 
 int kaiser_set_enabled(bool on)
 {
 	int ret = 0;
 
-	mutex_lock(&kaiser_state_lock);
-	if (on && kaiser_cur_state == KAISER_OFF) {
-		pr_warn("enable refused: isolation is not implemented in this version (sites verified only)\n");
-		ret = -EOPNOTSUPP;
+	if (!mutex_trylock(&kaiser_state_lock)) {
+		pr_warn("%s refused: another state change is in progress\n",
+			on ? "enable" : "disable");
+		return -EBUSY;
 	}
-	/* Turning off what is off is a no-op. */
+	if (on && kaiser_cur_state == KAISER_OFF)
+		ret = kaiser_enable();
+	else if (!on && kaiser_cur_state == KAISER_ON)
+		ret = kaiser_disable();
 	mutex_unlock(&kaiser_state_lock);
 	return ret;
 }

@@ -5,11 +5,13 @@
  *
  *   status   (0444) key: value lines
  *   enabled  (0644) 0 or 1; anything else is -EINVAL and changes nothing
+ *   audit    (0400) "ok", or how many wrong entries the user tables hold
  */
 #define pr_fmt(fmt) "kaiser: " fmt
 
 #include <linux/kernel.h>
 #include <linux/kobject.h>
+#include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/sysfs.h>
 #include <linux/utsname.h>
@@ -22,7 +24,13 @@ static ssize_t status_show(struct kobject *kobj, struct kobj_attribute *attr,
 			   char *buf)
 {
 	unsigned int n = kaiser_sites_count(), e = kaiser_sites_entry_count();
+	struct kaiser_audit a = { .max_findings = 0 };
+	unsigned int pge_cpus, online;
+	bool on = kaiser_state() == KAISER_ON;
 
+	if (on)
+		kaiser_shadow_audit(&a);
+	kaiser_tlb_pge_cpus(&pge_cpus, &online);
 	return sysfs_emit(buf,
 			  "state: %s\n"
 			  "kernel: %s\n"
@@ -30,20 +38,33 @@ static ssize_t status_show(struct kobject *kobj, struct kobj_attribute *attr,
 			  "paging_levels: %u\n"
 			  "pcid: %s\n"
 			  "ibt: %s\n"
+			  "global_pages: %s\n"
+			  "cpus_with_pge: %u/%u\n"
 			  "sites_engine: %s\n"
 			  "sites_found: %u\n"
 			  "sites_entry: %u\n"
 			  "sites_c: %u\n"
-			  "sites_patched: %u\n",
+			  "sites_patched: %u\n"
+			  "mms_covered: %u/%u\n"
+			  "ldt_fallbacks: %u\n"
+			  "kernel_bytes_mapped: %lu\n"
+			  "enable_us: %llu\n"
+			  "disable_us: %llu\n",
 			  kaiser_state_name(kaiser_state()),
 			  init_utsname()->release,
 			  kaiser_backend_name(),
 			  kaiser_paging_levels(),
 			  kaiser_pcid_in_use() ? "on" : "off",
 			  kaiser_ibt_in_use() ? "on" : "off",
+			  kaiser_tlb_mode(), pge_cpus, online,
 			  kaiser_sites_engine(),
 			  n, e, n - e,
-			  kaiser_sites_patched());
+			  kaiser_sites_patched(),
+			  a.tables - a.bad_tables, a.tables,
+			  a.ldt_fallbacks,
+			  on ? kaiser_template_bytes() : 0,
+			  kaiser_state_enable_ns() / NSEC_PER_USEC,
+			  kaiser_state_disable_ns() / NSEC_PER_USEC);
 }
 
 static ssize_t enabled_show(struct kobject *kobj, struct kobj_attribute *attr,
@@ -67,12 +88,40 @@ static ssize_t enabled_store(struct kobject *kobj, struct kobj_attribute *attr,
 	return ret ? ret : count;
 }
 
+/*
+ * The audit: every user table, entry by entry, against what it must hold.
+ * Off, there is nothing to audit: the user tables are empty by design.
+ */
+static ssize_t audit_show(struct kobject *kobj, struct kobj_attribute *attr,
+			  char *buf)
+{
+	struct kaiser_audit a = { .max_findings = 8, .size = PAGE_SIZE / 2 };
+	ssize_t n;
+
+	if (kaiser_state() != KAISER_ON)
+		return sysfs_emit(buf, "off\n");
+	a.buf = kzalloc(a.size, GFP_KERNEL);
+	if (!a.buf)
+		return -ENOMEM;
+	kaiser_shadow_audit(&a);
+	if (!a.findings)
+		n = sysfs_emit(buf, "ok: %u user tables, %u LDT fallbacks\n",
+			       a.tables, a.ldt_fallbacks);
+	else
+		n = sysfs_emit(buf, "%u wrong entries in %u of %u user tables\n%s",
+			       a.findings, a.bad_tables, a.tables, a.buf);
+	kfree(a.buf);
+	return n;
+}
+
 static struct kobj_attribute status_attr = __ATTR_RO(status);
 static struct kobj_attribute enabled_attr = __ATTR_RW(enabled);
+static struct kobj_attribute audit_attr = __ATTR(audit, 0400, audit_show, NULL);
 
 static struct attribute *kaiser_attrs[] = {
 	&status_attr.attr,
 	&enabled_attr.attr,
+	&audit_attr.attr,
 	NULL,
 };
 

@@ -8,6 +8,8 @@
 #define _KAISER_COMPAT_H
 
 #include <linux/kconfig.h>
+#include <linux/ftrace.h>
+#include <linux/mm_types.h>
 #include <asm/cpufeature.h>
 
 #ifndef CONFIG_X86_64
@@ -42,5 +44,15 @@
 #else
 #define kaiser_kernel_ibt()	false
 #endif
+
+/* The mm a PGD page belongs to: page->pt_mm until 6.5, then ptdesc. */
+#ifdef page_ptdesc
+#define kaiser_pgd_page_mm(page)	(page_ptdesc(page)->pt_mm)
+#else
+#define kaiser_pgd_page_mm(page)	((page)->pt_mm)
+#endif
+
+/* The first argument of a traced function, from an ftrace callback. */
+#define kaiser_ftrace_arg0(fregs)	(ftrace_get_regs(fregs)->di)
 
 #endif /* _KAISER_COMPAT_H */

@@ -7,6 +7,10 @@
 #define _KAISER_KAISER_H
 
 #include <linux/types.h>
+#include <asm/pgtable_types.h>
+
+struct mm_struct;
+struct page;
 
 #define KAISER_SITE_MAX	16
 
@@ -19,11 +23,28 @@ struct kaiser_site_desc {
 	u8 on[KAISER_SITE_MAX];		/* bytes with PTI set */
 };
 
+/*
+ * When a site is switched on. Entry code that saves CR3 or switches to the
+ * kernel table goes first; the code that switches back to the user table,
+ * or restores a saved CR3, goes second, once no NMI that entered through
+ * the old code can still be running (DESIGN.md section 6). The C sites
+ * that mirror user PGD entries and copy the template into new PGDs go with
+ * the second phase, as they set NX on the kernel's copy of user entries.
+ */
+enum kaiser_phase {
+	KAISER_PHASE_NONE,	/* left dormant */
+	KAISER_PHASE_ENTRY,	/* to kernel CR3, save CR3 */
+	KAISER_PHASE_EXIT,	/* to user CR3, restore CR3, memory side */
+};
+
 /* A site found in the running kernel. */
 struct kaiser_site {
 	const struct kaiser_site_desc *desc;
 	u8 *addr;
 	bool entry;		/* inside .entry.text */
+	enum kaiser_phase phase;
+	bool active;
+	char func[48];		/* the function holding it */
 };
 
 /* symbols.c: unexported kernel symbols, resolved once at load */
@@ -60,6 +81,46 @@ unsigned int kaiser_sites_count(void);
 unsigned int kaiser_sites_entry_count(void);
 const struct kaiser_site *kaiser_site(unsigned int i);
 const char *kaiser_sites_engine(void);
+int kaiser_sites_prepare(void);
+void kaiser_sites_release(void);
+int kaiser_sites_switch(enum kaiser_phase phase, bool on);
+unsigned int kaiser_sites_active(void);
+
+/* template.c: the kernel half shared by every user page table */
+pgd_t *kaiser_template_pgd(void);
+int kaiser_template_build(void);
+void kaiser_template_destroy(void);
+unsigned long kaiser_template_bytes(void);
+unsigned long kaiser_kernel_bytes(pgd_t *pgd);
+
+/* shadow.c: the user page table of every mm */
+struct kaiser_audit {
+	unsigned int tables;		/* user tables walked */
+	unsigned int bad_tables;	/* with at least one finding */
+	unsigned int ldt_fallbacks;	/* full kernel half, by design */
+	unsigned int findings;		/* wrong entries, all tables */
+	unsigned int max_findings;	/* how many to describe in buf */
+	char *buf;
+	size_t len, size;
+};
+
+void kaiser_shadow_populate_all(void);
+void kaiser_shadow_unmark_all(void);
+void kaiser_shadow_clear_all(void);
+void kaiser_shadow_ldt_loaded(struct mm_struct *mm);
+unsigned int kaiser_shadow_ldt_fallbacks(void);
+void kaiser_shadow_audit(struct kaiser_audit *a);
+
+/* mm_hooks.c: ftrace hooks on the mm life cycle */
+int kaiser_hooks_init(void);
+void kaiser_hooks_exit(void);
+
+/* tlb.c: global pages */
+int kaiser_tlb_init(void);
+void kaiser_tlb_exit(void);
+void kaiser_tlb_set_nonglobal(bool nonglobal);	/* this CPU, irqs off */
+const char *kaiser_tlb_mode(void);
+int kaiser_tlb_pge_cpus(unsigned int *with_pge, unsigned int *online);
 
 /* state.c: off -> enabling -> on -> disabling -> off */
 enum kaiser_state {
@@ -73,6 +134,9 @@ enum kaiser_state kaiser_state(void);
 const char *kaiser_state_name(enum kaiser_state s);
 unsigned int kaiser_sites_patched(void);
 int kaiser_set_enabled(bool on);
+int kaiser_shutdown(void);
+u64 kaiser_state_enable_ns(void);
+u64 kaiser_state_disable_ns(void);
 
 /* sysfs.c, debugfs.c */
 int kaiser_sysfs_init(void);

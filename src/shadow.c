@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Per-mm user page tables: the upper 4 KiB page of each PGD pair.
+ *
+ * While isolation is on, the kernel keeps a PGD's user half mirrored into
+ * its user table by itself (the dormant sites in native_set_pgd() and
+ * native_set_p4d(), switched on): every top-level user entry written from
+ * then on is copied, and cleared, in the same store sequence, with NX set
+ * on the kernel's copy so that user code can never run on the kernel
+ * table. What exists before the switch is copied here, inside the same
+ * stop_machine() that switches those sites on, so no PGD is ever seen
+ * half done.
+ *
+ * The kernel half of a user table is the template, except for an mm with
+ * an LDT: the CPU reads the LDT through the current CR3, and the kernel
+ * keeps it in the direct map or vmalloc space while its own isolation is
+ * off. Such an mm gets the full kernel half (no isolation for it), and is
+ * counted in ldt_fallbacks.
+ */
+#define pr_fmt(fmt) "kaiser: " fmt
+
+#include <linux/kernel.h>
+#include <linux/list.h>
+#include <linux/mm.h>
+#include <linux/mm_types.h>
+#include <linux/spinlock.h>
+#include <asm/pgtable.h>
+
+#include <kaiser/compat.h>
+#include <kaiser/kaiser.h>
+
+static atomic_t kaiser_nr_ldt_fallbacks = ATOMIC_INIT(0);
+
+#define KAISER_USER_PRESENT	(_PAGE_USER | _PAGE_PRESENT)
+
+static struct list_head *kaiser_pgd_list(void)
+{
+	return (struct list_head *)kaiser_syms.pgd_list;
+}
+
+static spinlock_t *kaiser_pgd_lock(void)
+{
+	return (spinlock_t *)kaiser_syms.pgd_lock;
+}
+
+/* What __pti_set_user_pgtbl() leaves in the kernel's copy of a user entry. */
+static pgd_t kaiser_kernel_copy(pgd_t e)
+{
+	if ((pgd_val(e) & KAISER_USER_PRESENT) == KAISER_USER_PRESENT &&
+	    (__supported_pte_mask & _PAGE_NX))
+		return __pgd(pgd_val(e) | _PAGE_NX);
+	return e;
+}
+
+static bool kaiser_mm_has_ldt(struct mm_struct *mm)
+{
+	return mm && READ_ONCE(mm->context.ldt);
+}
+
+/* Give a user table the full kernel half: the LDT fallback. */
+static void kaiser_shadow_full_kernel(pgd_t *pgd)
+{
+	memcpy(kernel_to_user_pgdp(pgd) + KERNEL_PGD_BOUNDARY,
+	       pgd + KERNEL_PGD_BOUNDARY, KERNEL_PGD_PTRS * sizeof(pgd_t));
+}
+
+static bool kaiser_shadow_is_full(pgd_t *pgd)
+{
+	return !memcmp(kernel_to_user_pgdp(pgd) + KERNEL_PGD_BOUNDARY,
+		       pgd + KERNEL_PGD_BOUNDARY, KERNEL_PGD_PTRS * sizeof(pgd_t));
+}
+
+/* Fill one PGD's user table and mark the kernel's user entries NX. */
+static void kaiser_shadow_populate(pgd_t *pgd, struct mm_struct *mm)
+{
+	pgd_t *user = kernel_to_user_pgdp(pgd);
+	unsigned int i;
+
+	for (i = 0; i < KERNEL_PGD_BOUNDARY; i++) {
+		pgd_t e = READ_ONCE(pgd[i]);
+
+		WRITE_ONCE(user[i], e);
+		WRITE_ONCE(pgd[i], kaiser_kernel_copy(e));
+	}
+	if (kaiser_mm_has_ldt(mm)) {
+		kaiser_shadow_full_kernel(pgd);
+		atomic_inc(&kaiser_nr_ldt_fallbacks);
+	} else {
+		memcpy(user + KERNEL_PGD_BOUNDARY,
+		       kaiser_template_pgd() + KERNEL_PGD_BOUNDARY,
+		       KERNEL_PGD_PTRS * sizeof(pgd_t));
+	}
+}
+
+/* Undo kaiser_shadow_populate(): the kernel half of user entries loses NX. */
+static void kaiser_shadow_unmark(pgd_t *pgd)
+{
+	unsigned int i;
+
+	for (i = 0; i < KERNEL_PGD_BOUNDARY; i++) {
+		pgd_t e = READ_ONCE(pgd[i]);
+
+		if ((pgd_val(e) & KAISER_USER_PRESENT) == KAISER_USER_PRESENT)
+			WRITE_ONCE(pgd[i], __pgd(pgd_val(e) & ~_PAGE_NX));
+	}
+}
+
+static struct mm_struct *kaiser_pgd_mm(struct page *page)
+{
+	return kaiser_pgd_page_mm(page);
+}
+
+/* Inside stop_machine(): every PGD on pgd_list gets its user table. */
+void kaiser_shadow_populate_all(void)
+{
+	struct page *page;
+
+	atomic_set(&kaiser_nr_ldt_fallbacks, 0);
+	spin_lock(kaiser_pgd_lock());
+	list_for_each_entry(page, kaiser_pgd_list(), lru)
+		kaiser_shadow_populate(page_address(page), kaiser_pgd_mm(page));
+	spin_unlock(kaiser_pgd_lock());
+}
+
+/* Inside stop_machine(), once no exit switches CR3: kernel copies lose NX. */
+void kaiser_shadow_unmark_all(void)
+{
+	struct page *page;
+
+	spin_lock(kaiser_pgd_lock());
+	list_for_each_entry(page, kaiser_pgd_list(), lru)
+		kaiser_shadow_unmark(page_address(page));
+	spin_unlock(kaiser_pgd_lock());
+}
+
+/*
+ * Inside stop_machine(), once no CPU can run on a user table: zero them,
+ * as the kernel expects of a PGD pair while its isolation is off.
+ */
+void kaiser_shadow_clear_all(void)
+{
+	struct page *page;
+
+	spin_lock(kaiser_pgd_lock());
+	list_for_each_entry(page, kaiser_pgd_list(), lru)
+		clear_page(kernel_to_user_pgdp(page_address(page)));
+	spin_unlock(kaiser_pgd_lock());
+}
+
+/*
+ * An mm just got an LDT (modify_ldt(), or a fork that copied one) and is
+ * about to load it: from the load_mm_ldt() hook, with interrupts off.
+ * Idempotent: every CPU running the mm may call it.
+ */
+void kaiser_shadow_ldt_loaded(struct mm_struct *mm)
+{
+	if (!kaiser_mm_has_ldt(mm) || kaiser_shadow_is_full(mm->pgd))
+		return;
+	kaiser_shadow_full_kernel(mm->pgd);
+	atomic_inc(&kaiser_nr_ldt_fallbacks);
+}
+
+unsigned int kaiser_shadow_ldt_fallbacks(void)
+{
+	return atomic_read(&kaiser_nr_ldt_fallbacks);
+}
+
+/* ---- audit ----------------------------------------------------------- */
+
+/* Record one finding; the first a->max_findings are kept as text. */
+static void kaiser_audit_report(struct kaiser_audit *a, struct mm_struct *mm,
+				unsigned int slot, u64 have, u64 want)
+{
+	a->findings++;
+	if (a->findings > a->max_findings || a->len >= a->size)
+		return;
+	a->len += scnprintf(a->buf + a->len, a->size - a->len,
+			    "mm %p pgd slot %u: %#llx, expected %#llx\n",
+			    mm, slot, have, want);
+}
+
+/*
+ * Check one user table against what it must hold: its user half equal to
+ * the kernel's (but for the NX the kernel copy carries), its kernel half
+ * equal to the template, or to the kernel's own half for an LDT fallback.
+ * Reports each wrong kernel-half entry through @report.
+ */
+static unsigned int kaiser_audit_pgd(pgd_t *pgd, struct mm_struct *mm,
+				     struct kaiser_audit *a)
+{
+	pgd_t *user = kernel_to_user_pgdp(pgd);
+	pgd_t *want = kaiser_mm_has_ldt(mm) ? pgd : kaiser_template_pgd();
+	unsigned int i, bad = 0;
+
+	for (i = 0; i < KERNEL_PGD_BOUNDARY; i++) {
+		pgdval_t k = pgd_val(READ_ONCE(pgd[i])) | _PAGE_NX;
+		pgdval_t u = pgd_val(READ_ONCE(user[i])) | _PAGE_NX;
+
+		if (k != u) {
+			bad++;
+			kaiser_audit_report(a, mm, i, u, k);
+		}
+	}
+	for (i = KERNEL_PGD_BOUNDARY; i < PTRS_PER_PGD; i++) {
+		pgd_t u = READ_ONCE(user[i]);
+
+		if (pgd_val(u) != pgd_val(READ_ONCE(want[i]))) {
+			bad++;
+			kaiser_audit_report(a, mm, i, pgd_val(u), pgd_val(want[i]));
+		}
+	}
+	return bad;
+}
+
+/* Walk every user table; fills @a with counts and the first findings. */
+void kaiser_shadow_audit(struct kaiser_audit *a)
+{
+	struct page *page;
+
+	spin_lock(kaiser_pgd_lock());
+	list_for_each_entry(page, kaiser_pgd_list(), lru) {
+		struct mm_struct *mm = kaiser_pgd_mm(page);
+		pgd_t *pgd = page_address(page);
+
+		a->tables++;
+		if (kaiser_mm_has_ldt(mm))
+			a->ldt_fallbacks++;
+		if (kaiser_audit_pgd(pgd, mm, a))
+			a->bad_tables++;
+	}
+	spin_unlock(kaiser_pgd_lock());
+}

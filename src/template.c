@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The template: the kernel half that every user page table shares.
+ *
+ * It lives where the kernel's own isolation keeps it, in the user half of
+ * swapper_pg_dir's PGD pair, so the kernel's pgd_alloc() copies it into
+ * every new PGD once that dormant site is switched on. It maps only what
+ * the CPU and the entry code touch while CR3 holds a user table:
+ *
+ *   - the CPU entry area (GDT, TSS, entry and exception stacks, read-only
+ *     IDT), sharing the kernel's top-level entry as upstream does;
+ *   - the ESPFIX stacks, likewise;
+ *   - the pages of .entry.text, one 4 KiB page at a time (upstream maps the
+ *     whole 2 MiB around them);
+ *   - each possible CPU's cpu_tss_rw page: entry_SYSCALL_64 spills RSP into
+ *     TSS.sp2 through %gs before it switches CR3.
+ *
+ * Intermediate tables below the shared entries are the module's own; they
+ * are freed once no CPU can reach them any more.
+ */
+#define pr_fmt(fmt) "kaiser: " fmt
+
+#include <linux/kernel.h>
+#include <linux/mm.h>
+#include <linux/percpu.h>
+#include <linux/slab.h>
+#include <linux/xarray.h>
+#include <asm/cpu_entry_area.h>
+#include <asm/espfix.h>
+#include <asm/pgtable.h>
+#include <asm/processor.h>
+
+#include <kaiser/compat.h>
+#include <kaiser/kaiser.h>
+
+#define KAISER_TABLES_MAX	256
+
+static void *kaiser_tables[KAISER_TABLES_MAX];
+static unsigned int kaiser_nr_tables;
+static unsigned long kaiser_tmpl_bytes;
+
+pgd_t *kaiser_template_pgd(void)
+{
+	return kernel_to_user_pgdp((pgd_t *)kaiser_syms.init_top_pgt);
+}
+
+static void *kaiser_table_alloc(void)
+{
+	void *t;
+
+	if (kaiser_nr_tables == KAISER_TABLES_MAX)
+		return NULL;
+	t = (void *)get_zeroed_page(GFP_KERNEL);
+	if (t)
+		kaiser_tables[kaiser_nr_tables++] = t;
+	return t;
+}
+
+static bool kaiser_table_owned(void *t)
+{
+	unsigned int i;
+
+	for (i = 0; i < kaiser_nr_tables; i++)
+		if (kaiser_tables[i] == t)
+			return true;
+	return false;
+}
+
+/*
+ * Walk the template down to the entry of one level for @va, allocating
+ * tables on the way. Only module-owned tables are descended into: an entry
+ * shared with the kernel must never be written below.
+ */
+static p4d_t *kaiser_tmpl_p4d(unsigned long va)
+{
+	pgd_t *pgd = kaiser_template_pgd() + pgd_index(va);
+	void *t;
+
+	/* With the P4D folded at run time, the PGD entry is the P4D entry. */
+	if (!pgtable_l5_enabled())
+		return (p4d_t *)pgd;
+	if (pgd_none(*pgd)) {
+		t = kaiser_table_alloc();
+		if (!t)
+			return NULL;
+		WRITE_ONCE(*pgd, __pgd(_KERNPG_TABLE | __pa(t)));
+	} else if (!kaiser_table_owned((void *)pgd_page_vaddr(*pgd))) {
+		return NULL;
+	}
+	return p4d_offset(pgd, va);
+}
+
+static pud_t *kaiser_tmpl_pud(unsigned long va)
+{
+	p4d_t *p4d = kaiser_tmpl_p4d(va);
+	void *t;
+
+	if (!p4d)
+		return NULL;
+	if (p4d_none(*p4d)) {
+		t = kaiser_table_alloc();
+		if (!t)
+			return NULL;
+		WRITE_ONCE(*p4d, __p4d(_KERNPG_TABLE | __pa(t)));
+	} else if (!kaiser_table_owned((void *)p4d_pgtable(*p4d))) {
+		return NULL;
+	}
+	return pud_offset(p4d, va);
+}
+
+static pmd_t *kaiser_tmpl_pmd(unsigned long va)
+{
+	pud_t *pud = kaiser_tmpl_pud(va);
+	void *t;
+
+	if (!pud)
+		return NULL;
+	if (pud_none(*pud)) {
+		t = kaiser_table_alloc();
+		if (!t)
+			return NULL;
+		WRITE_ONCE(*pud, __pud(_KERNPG_TABLE | __pa(t)));
+	}
+	return pmd_offset(pud, va);
+}
+
+static pte_t *kaiser_tmpl_pte(unsigned long va)
+{
+	pmd_t *pmd = kaiser_tmpl_pmd(va);
+	void *t;
+
+	if (!pmd)
+		return NULL;
+	if (pmd_none(*pmd)) {
+		t = kaiser_table_alloc();
+		if (!t)
+			return NULL;
+		WRITE_ONCE(*pmd, __pmd(_KERNPG_TABLE | __pa(t)));
+	}
+	return pte_offset_kernel(pmd, va);
+}
+
+/* Map one kernel page at its own address, not global. */
+static int kaiser_tmpl_map_page(unsigned long va, pgprot_t prot)
+{
+	pte_t *pte = kaiser_tmpl_pte(va);
+	phys_addr_t pa;
+
+	if (!pte)
+		return -ENOMEM;
+	/* Through the page tables: the page may sit inside a 1 GiB mapping. */
+	pa = slow_virt_to_phys((void *)va);
+	WRITE_ONCE(*pte, pfn_pte(pa >> PAGE_SHIFT,
+				 __pgprot(pgprot_val(prot) & ~_PAGE_GLOBAL)));
+	return 0;
+}
+
+/* Share the kernel's P4D-level entry for @va, as upstream's pti_clone_p4d(). */
+static int kaiser_tmpl_share_p4d(unsigned long va)
+{
+	pgd_t *kpgd = pgd_offset_pgd((pgd_t *)kaiser_syms.init_top_pgt, va);
+	p4d_t *kp4d = p4d_offset(kpgd, va);
+	p4d_t *up4d = kaiser_tmpl_p4d(va);
+
+	if (!up4d)
+		return -ENOMEM;
+	if (p4d_none(*kp4d) || !p4d_none(*up4d))
+		return -EINVAL;
+	WRITE_ONCE(*up4d, *kp4d);
+	return 0;
+}
+
+static int kaiser_tmpl_cpu_entry_area(void)
+{
+	return kaiser_tmpl_share_p4d(CPU_ENTRY_AREA_BASE);
+}
+
+static int kaiser_tmpl_espfix(void)
+{
+	return kaiser_tmpl_share_p4d(ESPFIX_BASE_ADDR);
+}
+
+static int kaiser_tmpl_entry_text(void)
+{
+	unsigned long va;
+	int ret;
+
+	for (va = kaiser_syms.entry_text_start & PAGE_MASK;
+	     va < kaiser_syms.entry_text_end; va += PAGE_SIZE) {
+		ret = kaiser_tmpl_map_page(va, PAGE_KERNEL_ROX);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int kaiser_tmpl_tss(void)
+{
+	unsigned int cpu;
+	int ret;
+
+	for_each_possible_cpu(cpu) {
+		ret = kaiser_tmpl_map_page((unsigned long)per_cpu_ptr(&cpu_tss_rw, cpu),
+					   PAGE_KERNEL);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Clear the template and free its tables: no CPU may be able to use it. */
+void kaiser_template_destroy(void)
+{
+	unsigned int i;
+
+	memset(kaiser_template_pgd() + KERNEL_PGD_BOUNDARY, 0,
+	       KERNEL_PGD_PTRS * sizeof(pgd_t));
+	for (i = 0; i < kaiser_nr_tables; i++)
+		free_page((unsigned long)kaiser_tables[i]);
+	kaiser_nr_tables = 0;
+	kaiser_tmpl_bytes = 0;
+}
+
+int kaiser_template_build(void)
+{
+	int ret;
+
+	ret = kaiser_tmpl_cpu_entry_area();
+	if (!ret)
+		ret = kaiser_tmpl_espfix();
+	if (!ret)
+		ret = kaiser_tmpl_entry_text();
+	if (!ret)
+		ret = kaiser_tmpl_tss();
+	if (ret) {
+		pr_err("cannot build the user page-table template (%d)\n", ret);
+		kaiser_template_destroy();
+		return ret;
+	}
+	kaiser_tmpl_bytes = kaiser_kernel_bytes(kaiser_template_pgd());
+	return 0;
+}
+
+unsigned long kaiser_template_bytes(void)
+{
+	return kaiser_tmpl_bytes;
+}
+
+/* ---- measuring: distinct physical kernel bytes a PGD's kernel half maps */
+
+struct kaiser_walk {
+	struct xarray tables;	/* page tables already walked, by pfn */
+	struct xarray leaves;	/* physical pages mapped, by pfn */
+	unsigned long bytes;
+	int err;
+};
+
+static void kaiser_walk_leaf(struct kaiser_walk *w, unsigned long pfn,
+			     unsigned long size)
+{
+	if (xa_load(&w->leaves, pfn))
+		return;
+	if (xa_err(xa_store(&w->leaves, pfn, xa_mk_value(1), GFP_KERNEL)))
+		w->err = -ENOMEM;
+	w->bytes += size;
+}
+
+/* True the first time a table is seen: shared tables are counted once. */
+static bool kaiser_walk_first(struct kaiser_walk *w, unsigned long pfn)
+{
+	if (xa_load(&w->tables, pfn))
+		return false;
+	if (xa_err(xa_store(&w->tables, pfn, xa_mk_value(1), GFP_KERNEL)))
+		w->err = -ENOMEM;
+	return true;
+}
+
+static void kaiser_walk_pmd(struct kaiser_walk *w, pmd_t *pmd)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < PTRS_PER_PMD; i++) {
+		pmd_t e = READ_ONCE(pmd[i]);
+		pte_t *pte;
+
+		if (!pmd_present(e))
+			continue;
+		if (pmd_leaf(e)) {
+			kaiser_walk_leaf(w, pmd_pfn(e), PMD_SIZE);
+			continue;
+		}
+		if (!kaiser_walk_first(w, pmd_pfn(e)))
+			continue;
+		pte = (pte_t *)pmd_page_vaddr(e);
+		for (j = 0; j < PTRS_PER_PTE; j++)
+			if (pte_present(READ_ONCE(pte[j])))
+				kaiser_walk_leaf(w, pte_pfn(pte[j]), PAGE_SIZE);
+	}
+}
+
+static void kaiser_walk_pud(struct kaiser_walk *w, pud_t *pud)
+{
+	unsigned int i;
+
+	for (i = 0; i < PTRS_PER_PUD; i++) {
+		pud_t e = READ_ONCE(pud[i]);
+
+		if (!pud_present(e))
+			continue;
+		if (pud_leaf(e))
+			kaiser_walk_leaf(w, pud_pfn(e), PUD_SIZE);
+		else if (kaiser_walk_first(w, pud_pfn(e)))
+			kaiser_walk_pmd(w, pud_pgtable(e));
+	}
+}
+
+static void kaiser_walk_p4d(struct kaiser_walk *w, p4d_t *p4d, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		p4d_t e = READ_ONCE(p4d[i]);
+
+		if (p4d_present(e) && kaiser_walk_first(w, p4d_pfn(e)))
+			kaiser_walk_pud(w, p4d_pgtable(e));
+	}
+}
+
+/*
+ * Walk the kernel half (entries KERNEL_PGD_BOUNDARY..) of the PGD page
+ * @pgd and return the distinct physical bytes it maps, each page once
+ * however many times it is mapped (ESPFIX maps a few pages many times).
+ */
+unsigned long kaiser_kernel_bytes(pgd_t *pgd)
+{
+	struct kaiser_walk w = { .bytes = 0, .err = 0 };
+	unsigned int i;
+
+	xa_init(&w.tables);
+	xa_init(&w.leaves);
+	for (i = KERNEL_PGD_BOUNDARY; i < PTRS_PER_PGD; i++) {
+		pgd_t e = READ_ONCE(pgd[i]);
+
+		if (!pgd_present(e))
+			continue;
+		if (pgtable_l5_enabled()) {
+			if (kaiser_walk_first(&w, pgd_pfn(e)))
+				kaiser_walk_p4d(&w, (p4d_t *)pgd_page_vaddr(e),
+						PTRS_PER_P4D);
+		} else {
+			/* folded: the PGD entry is the P4D entry */
+			kaiser_walk_p4d(&w, (p4d_t *)&pgd[i], 1);
+		}
+	}
+	xa_destroy(&w.tables);
+	xa_destroy(&w.leaves);
+	return w.err ? 0 : w.bytes;
+}

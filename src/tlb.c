@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * TLB policy: no global kernel pages while isolation is on.
+ *
+ * With isolation off the kernel maps itself with _PAGE_GLOBAL, and global
+ * TLB entries survive a CR3 write: user code would keep kernel
+ * translations after switching to its user table. kaiser clears CR4.PGE
+ * on every CPU instead of rewriting every kernel PTE, through the
+ * kernel's CR4 shadow (cr4_update_irqsoff()) so the kernel's own global
+ * flush, which toggles PGE from the shadow, keeps it clear. Clearing PGE
+ * also flushes every global entry already in the TLB. CPUs that come
+ * online while isolation is on get the same from the hotplug callback;
+ * disable sets PGE again.
+ *
+ * PCID: the entry code would run user mode on its own ASID, which the
+ * kernel never flushes with its isolation off. Enabling refuses while
+ * CR4.PCIDE is set (kaiser_set_enabled()) until that is handled.
+ */
+#define pr_fmt(fmt) "kaiser: " fmt
+
+#include <linux/cpu.h>
+#include <linux/cpuhotplug.h>
+#include <linux/kernel.h>
+#include <linux/smp.h>
+#include <asm/cpufeature.h>
+#include <asm/tlbflush.h>
+
+#include <kaiser/kaiser.h>
+
+static enum cpuhp_state kaiser_cpuhp_state;
+
+/* This CPU, interrupts off. */
+void kaiser_tlb_set_nonglobal(bool nonglobal)
+{
+	if (!boot_cpu_has(X86_FEATURE_PGE))
+		return;
+	if (nonglobal)
+		cr4_update_irqsoff(0, X86_CR4_PGE);
+	else
+		cr4_update_irqsoff(X86_CR4_PGE, 0);
+}
+
+static int kaiser_cpu_online(unsigned int cpu)
+{
+	unsigned long flags;
+
+	if (kaiser_state() == KAISER_ON) {
+		local_irq_save(flags);
+		kaiser_tlb_set_nonglobal(true);
+		local_irq_restore(flags);
+	}
+	return 0;
+}
+
+const char *kaiser_tlb_mode(void)
+{
+	if (!boot_cpu_has(X86_FEATURE_PGE))
+		return "none (CPU has no global pages)";
+	return kaiser_state() == KAISER_ON ? "off (CR4.PGE clear)" :
+					     "on (kernel default)";
+}
+
+static void kaiser_read_pge(void *count)
+{
+	if (native_read_cr4() & X86_CR4_PGE)
+		atomic_inc(count);
+}
+
+/* Read CR4 itself, not the shadow, on every online CPU. */
+int kaiser_tlb_pge_cpus(unsigned int *with_pge, unsigned int *online)
+{
+	atomic_t count = ATOMIC_INIT(0);
+
+	cpus_read_lock();
+	on_each_cpu(kaiser_read_pge, &count, 1);
+	*online = num_online_cpus();
+	cpus_read_unlock();
+	*with_pge = atomic_read(&count);
+	return 0;
+}
+
+int kaiser_tlb_init(void)
+{
+	int ret;
+
+	ret = cpuhp_setup_state_nocalls(CPUHP_AP_ONLINE_DYN, "kaiser:online",
+					kaiser_cpu_online, NULL);
+	if (ret < 0) {
+		pr_err("refusing to load: cannot register a CPU hotplug callback (%d)\n",
+		       ret);
+		return ret;
+	}
+	kaiser_cpuhp_state = ret;
+	return 0;
+}
+
+void kaiser_tlb_exit(void)
+{
+	cpuhp_remove_state_nocalls(kaiser_cpuhp_state);
+}
