@@ -710,6 +710,30 @@ def compare(listing, report_sites, entry_range=None, syms=None):
     return results
 
 
+def compare_live_on(listing, report_sites, patched=None):
+    """With isolation on, every site's live bytes are either the reader's
+    "off" (a site the module leaves alone) or its "on" (a site it
+    activated), and the number activated equals the module's count
+    (patched, if known).  Returns one (case, ok, detail) tuple."""
+    mine = {s["offset"]: s for s in listing["sites"]}
+    bad, on, kinds = [], 0, {"entry": 0, "c": 0}
+    for r in report_sites:
+        m = mine.get(r["offset"])
+        if m is None:
+            continue                            # reported by "offsets"
+        if r["cur"] == m["on"]:
+            on += 1
+            kinds[m["kind"]] += 1
+        elif r["cur"] != m["off"]:
+            bad.append("%#x live %s is neither the reader's off %s nor on %s" % (
+                r["offset"], r["cur"], m["off"], m["on"]))
+    if patched is not None and str(on) != str(patched):
+        bad.append("%d sites hold the on bytes, the module says %s patched" % (on, patched))
+    return ("cur-bytes", not bad, "; ".join(bad) or
+            "%d sites activated (entry %d, c %d), the rest hold the off bytes" % (
+                on, kinds["entry"], kinds["c"]))
+
+
 def parse_kallsyms(text):
     """kallsyms-format lines ("ADDR TYPE NAME [module]") -> (text_addr,
     {name: [offsets from _text]}).  text_addr is None without _text."""
@@ -723,6 +747,47 @@ def parse_kallsyms(text):
     if base is None:
         return None, {}
     return base, {n: [a - base for a in v] for n, v in addrs.items()}
+
+
+# The guest side (test/suites/sites-dump) frames its data as
+# KTEST STATUS-BEGIN/-END, KTEST SITES-BEGIN/-END and KTEST SYMS-BEGIN/-END.
+PRINTK = re.compile(r"^\[ *[0-9]+\.[0-9]+\] ")
+
+
+def parse_guest_log(log_text):
+    """The framed blocks of a guest log: {"snaps": [{"status": {key: value},
+    "lines": [report lines], "noise": n}], "syms": [kallsyms lines]}.  A
+    snapshot is a SITES block with the STATUS block printed before it.
+    Kernel printk lines that landed inside a block are dropped (counted in
+    the snapshot's noise)."""
+    snaps, syms, status = [], [], {}
+    cur, buf, noise = None, [], 0
+    for raw in log_text.splitlines():
+        ln = raw.replace("\r", "")
+        m = re.match(r"^KTEST (SITES|SYMS|STATUS)-(BEGIN|END)\s*$", ln)
+        if m and m.group(2) == "BEGIN":
+            cur, buf, noise = m.group(1), [], 0
+            continue
+        if m and m.group(1) == cur:
+            if cur == "STATUS":
+                status = {}
+                for x in buf:
+                    kv = re.match(r"^([a-z_0-9]+): *(.*)$", x)
+                    if kv:
+                        status[kv.group(1)] = kv.group(2).strip()
+            elif cur == "SITES":
+                snaps.append({"status": status, "lines": buf, "noise": noise})
+                status = {}
+            else:
+                syms = buf
+            cur = None
+            continue
+        if cur is not None:
+            if PRINTK.match(ln):
+                noise += 1
+            else:
+                buf.append(ln)
+    return {"snaps": snaps, "syms": syms}
 
 
 def fake_report(listing):
