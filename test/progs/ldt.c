@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ldt [ROUNDS]: install an LDT with modify_ldt(), load a selector into
+ * %gs (the CPU reads the descriptor through the current page table) and
+ * read memory through it, in this process, in forked children (which
+ * inherit the LDT) and after exec-free re-installs. Prints "ldt ok" and
+ * exits 0 when every read returned the expected data.
+ */
+#include <asm/ldt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static unsigned int data[1024] = { 0x6b616973 };
+
+static int install(unsigned int entry)
+{
+	struct user_desc d;
+
+	memset(&d, 0, sizeof(d));
+	d.entry_number = entry;
+	d.base_addr = (unsigned int)(unsigned long)data;
+	d.limit = sizeof(data) - 1;
+	d.seg_32bit = 1;
+	d.useable = 1;
+	return syscall(SYS_modify_ldt, 1, &d, sizeof(d));
+}
+
+/* Load LDT selector @entry into %gs and read data[0] through it. */
+static unsigned int read_through(unsigned int entry)
+{
+	unsigned short sel = (entry << 3) | 4 | 3;
+	unsigned int v;
+
+	asm volatile("mov %1, %%gs\n\tmovl %%gs:0, %0" : "=r"(v) : "r"(sel) : "memory");
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	int rounds = argc > 1 ? atoi(argv[1]) : 10;
+	int i, status;
+	pid_t pid;
+
+	if ((unsigned long)data > 0xffffffffUL) {
+		printf("ldt: data above 4 GiB, cannot test\n");
+		return 2;
+	}
+	for (i = 0; i < rounds; i++) {
+		if (install(i % 8)) {
+			perror("ldt: modify_ldt");
+			return 1;
+		}
+		if (read_through(i % 8) != data[0]) {
+			printf("ldt: wrong data through the LDT in round %d\n", i);
+			return 1;
+		}
+		pid = fork();
+		if (pid < 0)
+			return 1;
+		if (!pid)
+			_exit(read_through(i % 8) == data[0] ? 0 : 1);
+		if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+		    WEXITSTATUS(status)) {
+			printf("ldt: child failed in round %d\n", i);
+			return 1;
+		}
+	}
+	printf("ldt ok\n");
+	return 0;
+}
