@@ -220,7 +220,7 @@ static int pagetable_show(struct seq_file *m, void *v)
 		seq_printf(m, "pid %d: no such process or no mm\n", kaiser_dump_pid);
 		return 0;
 	}
-	seq_printf(m, "pid %d pgd %px user table %px\n", kaiser_dump_pid, mm->pgd,
+	seq_printf(m, "pid %d pgd %p user table %p\n", kaiser_dump_pid, mm->pgd,
 		   kernel_to_user_pgdp(mm->pgd));
 	kaiser_dump_pgd(m, mm->pgd);
 	mmput(mm);
