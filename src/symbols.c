@@ -33,7 +33,6 @@ static const struct kaiser_sym kaiser_sym_table[] = {
 	{ "_etext",		&kaiser_syms.etext,		true },
 	{ "__entry_text_start",	&kaiser_syms.entry_text_start,	true },
 	{ "__entry_text_end",	&kaiser_syms.entry_text_end,	true },
-	{ "text_poke",		&kaiser_syms.text_poke,		true },
 	{ "pgd_list",		&kaiser_syms.pgd_list,		true },
 	{ "pgd_lock",		&kaiser_syms.pgd_lock,		true },
 	{ "init_top_pgt",	&kaiser_syms.init_top_pgt,	true },

@@ -11,6 +11,7 @@
 #include <linux/ftrace.h>
 #include <linux/mm_types.h>
 #include <asm/cpufeature.h>
+#include <asm/pgalloc.h>
 
 #ifndef CONFIG_X86_64
 #error "kaiser supports x86-64 only"
@@ -29,6 +30,14 @@
 #elif !IS_ENABLED(CONFIG_PAGE_TABLE_ISOLATION) && \
 	!IS_ENABLED(CONFIG_MITIGATION_PAGE_TABLE_ISOLATION)	/* 6.9+ name */
 #define KAISER_KERNEL_LACKS "CONFIG_PAGE_TABLE_ISOLATION (kernels built without it are not supported yet)"
+#elif !defined(PGD_ALLOCATION_ORDER) || PGD_ALLOCATION_ORDER != 1
+/*
+ * The entry code finds the user table by setting CR3 bit 12: every PGD
+ * must be the lower half of an 8 KiB pair. From 6.15 (and 6.14.y) the
+ * kernel allocates single pages when its isolation is off at boot
+ * (pgd_allocation_order()); kaiser would have to provide the pairs.
+ */
+#define KAISER_KERNEL_LACKS "8 KiB PGD pairs (6.15+ allocates single PGD pages; not supported yet)"
 #endif
 
 /* FRED (6.9+) enters the kernel without the IDT: isolation cannot work. */

@@ -53,7 +53,6 @@ struct kaiser_syms {
 	unsigned long etext;		/* _etext */
 	unsigned long entry_text_start;	/* __entry_text_start */
 	unsigned long entry_text_end;	/* __entry_text_end */
-	unsigned long text_poke;	/* text_poke() */
 	unsigned long pgd_list;		/* the list of every PGD */
 	unsigned long pgd_lock;
 	unsigned long init_top_pgt;	/* swapper_pg_dir */
