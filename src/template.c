@@ -13,7 +13,8 @@
  *   - the pages of .entry.text, one 4 KiB page at a time (upstream maps the
  *     whole 2 MiB around them);
  *   - each possible CPU's cpu_tss_rw page: entry_SYSCALL_64 spills RSP into
- *     TSS.sp2 through %gs before it switches CR3.
+ *     TSS.sp2 through %gs before it switches CR3;
+ *   - the vsyscall page, only when vsyscall=emulate maps it for user reads.
  *
  * Intermediate tables below the shared entries are the module's own; they
  * are freed once no CPU can reach them any more.
@@ -29,6 +30,7 @@
 #include <asm/espfix.h>
 #include <asm/pgtable.h>
 #include <asm/processor.h>
+#include <asm/vsyscall.h>
 
 #include <kaiser/compat.h>
 #include <kaiser/kaiser.h>
@@ -208,6 +210,43 @@ static int kaiser_tmpl_tss(void)
 	return 0;
 }
 
+/*
+ * vsyscall=emulate maps the vsyscall page readable by user mode in the
+ * fixmap (xonly, Debian's default, maps nothing and emulates on fault).
+ * Copy its PTE and make the template's own tables above it user-visible,
+ * as upstream's pti_setup_vsyscall() does; the entry text and TSS PTEs
+ * below those tables stay supervisor-only.
+ */
+static int kaiser_tmpl_vsyscall(void)
+{
+	unsigned long va = VSYSCALL_ADDR;
+	unsigned int level;
+	pte_t *kpte = lookup_address(va, &level);
+	pte_t *pte;
+	pgd_t *pgd;
+	p4d_t *p4d;
+	pud_t *pud;
+	pmd_t *pmd;
+
+	if (!kpte || level != PG_LEVEL_4K || pte_none(*kpte) ||
+	    !(pte_val(*kpte) & _PAGE_USER))
+		return 0;
+	pte = kaiser_tmpl_pte(va);
+	if (!pte)
+		return -ENOMEM;
+	WRITE_ONCE(*pte, *kpte);
+	pgd = kaiser_template_pgd() + pgd_index(va);
+	p4d = p4d_offset(pgd, va);
+	pud = pud_offset(p4d, va);
+	pmd = pmd_offset(pud, va);
+	if (pgtable_l5_enabled())
+		WRITE_ONCE(*pgd, __pgd(pgd_val(*pgd) | _PAGE_USER));
+	WRITE_ONCE(*p4d, __p4d(p4d_val(*p4d) | _PAGE_USER));
+	WRITE_ONCE(*pud, __pud(pud_val(*pud) | _PAGE_USER));
+	WRITE_ONCE(*pmd, __pmd(pmd_val(*pmd) | _PAGE_USER));
+	return 0;
+}
+
 /* Clear the template and free its tables: no CPU may be able to use it. */
 void kaiser_template_destroy(void)
 {
@@ -232,6 +271,8 @@ int kaiser_template_build(void)
 		ret = kaiser_tmpl_entry_text();
 	if (!ret)
 		ret = kaiser_tmpl_tss();
+	if (!ret)
+		ret = kaiser_tmpl_vsyscall();
 	if (ret) {
 		pr_err("cannot build the user page-table template (%d)\n", ret);
 		kaiser_template_destroy();
