@@ -30,6 +30,8 @@
 #include <kaiser/kaiser.h>
 
 static atomic_t kaiser_nr_ldt_fallbacks = ATOMIC_INIT(0);
+static atomic_long_t kaiser_nr_teardown_checks = ATOMIC_LONG_INIT(0);
+static atomic_long_t kaiser_nr_teardown_clears = ATOMIC_LONG_INIT(0);
 
 #define KAISER_USER_PRESENT	(_PAGE_USER | _PAGE_PRESENT)
 
@@ -165,6 +167,38 @@ unsigned int kaiser_shadow_ldt_fallbacks(void)
 	return atomic_read(&kaiser_nr_ldt_fallbacks);
 }
 
+/*
+ * @table, a page table that a top-level user entry of @mm pointed at, is
+ * about to be freed (from the ___pud/p4d_free_tlb() hook, preemption off).
+ * No user-table entry may still point at it.
+ */
+void kaiser_shadow_table_freed(struct mm_struct *mm, void *table)
+{
+	pgd_t *user = kernel_to_user_pgdp(mm->pgd);
+	unsigned long pfn = __pa(table) >> PAGE_SHIFT;
+	unsigned int i;
+
+	atomic_long_inc(&kaiser_nr_teardown_checks);
+	for (i = 0; i < KERNEL_PGD_BOUNDARY; i++) {
+		pgd_t e = READ_ONCE(user[i]);
+
+		if (pgd_present(e) && pgd_pfn(e) == pfn) {
+			WRITE_ONCE(user[i], __pgd(0));
+			atomic_long_inc(&kaiser_nr_teardown_clears);
+		}
+	}
+}
+
+unsigned long kaiser_shadow_teardown_checks(void)
+{
+	return atomic_long_read(&kaiser_nr_teardown_checks);
+}
+
+unsigned long kaiser_shadow_teardown_clears(void)
+{
+	return atomic_long_read(&kaiser_nr_teardown_clears);
+}
+
 /* ---- audit ----------------------------------------------------------- */
 
 /* Record one finding; the first a->max_findings are kept as text. */
@@ -198,6 +232,7 @@ static unsigned int kaiser_audit_pgd(pgd_t *pgd, struct mm_struct *mm,
 
 		if (k != u) {
 			bad++;
+			a->mirror_mismatches++;
 			kaiser_audit_report(a, mm, i, u, k);
 		}
 	}

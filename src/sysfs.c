@@ -47,6 +47,9 @@ static ssize_t status_show(struct kobject *kobj, struct kobj_attribute *attr,
 			  "sites_patched: %u\n"
 			  "mms_covered: %u/%u\n"
 			  "ldt_fallbacks: %u\n"
+			  "mirror_mismatches: %u\n"
+			  "teardown_checks: %lu\n"
+			  "teardown_clears: %lu\n"
 			  "kernel_bytes_mapped: %lu\n"
 			  "enable_us: %llu\n"
 			  "disable_us: %llu\n",
@@ -62,6 +65,9 @@ static ssize_t status_show(struct kobject *kobj, struct kobj_attribute *attr,
 			  kaiser_sites_patched(),
 			  a.tables - a.bad_tables, a.tables,
 			  a.ldt_fallbacks,
+			  a.mirror_mismatches,
+			  kaiser_shadow_teardown_checks(),
+			  kaiser_shadow_teardown_clears(),
 			  on ? kaiser_template_bytes() : 0,
 			  kaiser_state_enable_ns() / NSEC_PER_USEC,
 			  kaiser_state_disable_ns() / NSEC_PER_USEC);

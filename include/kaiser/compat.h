@@ -61,7 +61,16 @@
 #define kaiser_pgd_page_mm(page)	((page)->pt_mm)
 #endif
 
-/* The first argument of a traced function, from an ftrace callback. */
+/* Arguments of a traced function, from a SAVE_REGS ftrace callback. */
 #define kaiser_ftrace_arg0(fregs)	(ftrace_get_regs(fregs)->di)
+#define kaiser_ftrace_arg1(fregs)	(ftrace_get_regs(fregs)->si)
+
+/*
+ * The mm of a TLB gather. <asm/tlb.h> cannot be included by modules (the
+ * TLB flush API it uses is hidden from them), so read the first member of
+ * struct mmu_gather, which is the mm in every kernel since 2.6.
+ */
+struct mmu_gather;
+#define kaiser_tlb_gather_mm(tlb)	(*(struct mm_struct **)(tlb))
 
 #endif /* _KAISER_COMPAT_H */

@@ -98,6 +98,7 @@ struct kaiser_audit {
 	unsigned int bad_tables;	/* with at least one finding */
 	unsigned int ldt_fallbacks;	/* full kernel half, by design */
 	unsigned int findings;		/* wrong entries, all tables */
+	unsigned int mirror_mismatches;	/* user-half entries among them */
 	unsigned int max_findings;	/* how many to describe in buf */
 	char *buf;
 	size_t len, size;
@@ -108,6 +109,9 @@ void kaiser_shadow_unmark_all(void);
 void kaiser_shadow_clear_all(void);
 void kaiser_shadow_ldt_loaded(struct mm_struct *mm);
 unsigned int kaiser_shadow_ldt_fallbacks(void);
+void kaiser_shadow_table_freed(struct mm_struct *mm, void *table);
+unsigned long kaiser_shadow_teardown_checks(void);
+unsigned long kaiser_shadow_teardown_clears(void);
 void kaiser_shadow_audit(struct kaiser_audit *a);
 
 /* mm_hooks.c: ftrace hooks on the mm life cycle */
