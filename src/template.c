@@ -212,7 +212,7 @@ static int kaiser_tmpl_tss(void)
 
 /*
  * vsyscall=emulate maps the vsyscall page readable by user mode in the
- * fixmap (xonly, Debian's default, maps nothing and emulates on fault).
+ * fixmap (none, Debian's default, and xonly map nothing).
  * Copy its PTE and make the template's own tables above it user-visible,
  * as upstream's pti_setup_vsyscall() does; the entry text and TSS PTEs
  * below those tables stay supervisor-only.
