@@ -2,6 +2,7 @@
 #
 # make [KVER=<release>] [KAISER_VMLINUZ=<bzImage>]   build kaiser.ko
 # make clean
+# make deb        the kaiser-dkms package (scripts/build-deb), in out/deb/
 #
 # KVER defaults to the running kernel; the headers of that kernel must be
 # installed (/lib/modules/$(KVER)/build). KAISER_VMLINUZ defaults to
@@ -20,4 +21,7 @@ clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	rm -rf generated
 
-.PHONY: all modules clean
+deb:
+	scripts/build-deb
+
+.PHONY: all modules clean deb
