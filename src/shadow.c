@@ -72,26 +72,46 @@ static bool kaiser_shadow_is_full(pgd_t *pgd)
 		       pgd + KERNEL_PGD_BOUNDARY, KERNEL_PGD_PTRS * sizeof(pgd_t));
 }
 
-/* Fill one PGD's user table and mark the kernel's user entries NX. */
+/*
+ * Fill one PGD's user table and mark the kernel's user entries NX. The
+ * user table is all zero before (PGD pairs are allocated zeroed, and
+ * disable zeroes them again), so only entries in use are written: with
+ * many processes, copying whole pages inside stop_machine() would
+ * dominate the time every CPU is held.
+ */
 static void kaiser_shadow_populate(pgd_t *pgd, struct mm_struct *mm)
 {
 	pgd_t *user = kernel_to_user_pgdp(pgd);
+	pgd_t *tmpl = kaiser_template_pgd();
 	unsigned int i;
 
 	for (i = 0; i < KERNEL_PGD_BOUNDARY; i++) {
 		pgd_t e = READ_ONCE(pgd[i]);
 
+		if (!pgd_val(e))
+			continue;
 		WRITE_ONCE(user[i], e);
 		WRITE_ONCE(pgd[i], kaiser_kernel_copy(e));
 	}
 	if (kaiser_mm_has_ldt(mm)) {
 		kaiser_shadow_full_kernel(pgd);
 		atomic_inc(&kaiser_nr_ldt_fallbacks);
-	} else {
-		memcpy(user + KERNEL_PGD_BOUNDARY,
-		       kaiser_template_pgd() + KERNEL_PGD_BOUNDARY,
-		       KERNEL_PGD_PTRS * sizeof(pgd_t));
+		return;
 	}
+	for (i = KERNEL_PGD_BOUNDARY; i < PTRS_PER_PGD; i++)
+		if (pgd_val(tmpl[i]))
+			WRITE_ONCE(user[i], tmpl[i]);
+}
+
+/* Zero one user table, writing only the entries in use. */
+static void kaiser_shadow_clear(pgd_t *pgd)
+{
+	pgd_t *user = kernel_to_user_pgdp(pgd);
+	unsigned int i;
+
+	for (i = 0; i < PTRS_PER_PGD; i++)
+		if (pgd_val(READ_ONCE(user[i])))
+			WRITE_ONCE(user[i], __pgd(0));
 }
 
 /* Undo kaiser_shadow_populate(): the kernel half of user entries loses NX. */
@@ -145,7 +165,7 @@ void kaiser_shadow_clear_all(void)
 
 	spin_lock(kaiser_pgd_lock());
 	list_for_each_entry(page, kaiser_pgd_list(), lru)
-		clear_page(kernel_to_user_pgdp(page_address(page)));
+		kaiser_shadow_clear(page_address(page));
 	spin_unlock(kaiser_pgd_lock());
 }
 

@@ -7,8 +7,10 @@
  *
  *   E1  entry code saves CR3 and switches to the kernel table. Harmless
  *       alone: every CR3 still holds a kernel table.
- *   --  synchronize_rcu(): an NMI that entered through the old paranoid
- *       entry (no CR3 saved) has left before any exit restores a CR3.
+ *   --  an RCU grace period (expedited: it waits for NMI handlers like a
+ *       normal one, in far less time): an NMI that entered through the old
+ *       paranoid entry (no CR3 saved) has left before any exit restores a
+ *       CR3.
  *   E2  every PGD on pgd_list gets its user table; the mirroring and
  *       template C sites and the exits to the user table go live; CR4.PGE
  *       is cleared on every CPU. From here user mode runs on user tables.
@@ -186,11 +188,11 @@ static int kaiser_enable(void)
 		pr_err("enable failed: entry sites changed under us (%d)\n", ret);
 		goto out_template;
 	}
-	synchronize_rcu();
+	synchronize_rcu_expedited();
 	ret = kaiser_step(kaiser_patch_e2, KAISER_PGE_CLEAR);
 	if (ret) {
 		pr_err("enable failed: exit sites changed under us (%d); rolled back\n", ret);
-		synchronize_rcu();
+		synchronize_rcu_expedited();
 		if (kaiser_step(kaiser_patch_e1_undo, KAISER_PGE_KEEP))
 			pr_crit("rollback failed: entry sites left switched on\n");
 		goto out_template;
@@ -227,7 +229,7 @@ static int kaiser_disable(void)
 			ret);
 		goto out;
 	}
-	synchronize_rcu();
+	synchronize_rcu_expedited();
 	ret = kaiser_step(kaiser_patch_d2, KAISER_PGE_KEEP);
 	if (ret) {
 		pr_crit("disable failed: entry sites changed under us (%d)\n", ret);
