@@ -14,7 +14,7 @@
  *   -n NICE      nice value of the workers (default 0): lets a shell that
  *                drives the test beside them get the CPU promptly
  *   -c KIND      debug only: deliberately corrupt one datum of KIND once
- *                (spread fault shm cow ldt stale exec) to show that the
+ *                (spread fault shm cow ldt stale late exec) to show that the
  *                check for it fires; the run must then FAIL
  *
  * Each worker process runs these threads:
@@ -29,8 +29,10 @@
  *            entries). Map a batch, fill, verify, then tear down by
  *            per-slot munmap, one munmap over the whole range, mremap to
  *            another slot, or MADV_DONTNEED (zeros) + munmap; every slot
- *            torn down must then fault when read. Top-level entries and
- *            their tables are created and freed all the time.
+ *            torn down must then fault when read, at once and again some
+ *            cycles later (when a freed table has likely been reused).
+ *            Top-level entries and their tables are created and freed
+ *            all the time.
  *   faulter  write/verify stripes of a private and a shared region that
  *            the worker's threads share; MADV_DONTNEED must give zeros on
  *            the private one and keep the data of the shared one.
@@ -337,11 +339,20 @@ static void mapper_cycle(struct mapper *m, unsigned int gen, unsigned int high)
 	unsigned int ids[BATCH], all[NSLOTS], free_ids[NSLOTS];
 	unsigned int i, n, nb = 0, nfree = 0, mode = (gen >> 1) & 3;
 	uint64_t *p[BATCH];
-	int stale = -1;
+	int stale = -1, late = 0;
 
 	for (i = 0; i < m->n; i++)
 		all[i] = (m->first + i) | high;
 	shuffle(all, m->n, &m->seed);
+	/*
+	 * Late probes: every slot of ours is unmapped between cycles. A user
+	 * table that kept a top-level entry of an earlier cycle points at a
+	 * freed table by now, likely reused by another mm: still a fault.
+	 * All of them, before any is mapped again (which would overwrite a
+	 * stale entry and hide it).
+	 */
+	for (i = 0; i < m->n; i++)
+		expect_unmapped(all[i], "an earlier cycle");
 	n = m->n / 2 < BATCH ? m->n / 2 : BATCH;
 	if (!n)
 		n = 1;
@@ -402,6 +413,8 @@ static void mapper_cycle(struct mapper *m, unsigned int gen, unsigned int high)
 	}
 	if (corrupt_now("stale") && nb)
 		stale = 0;	/* "forget" to unmap ids[0] */
+	else if (corrupt_now("late") && nb)
+		stale = 0, late = 1;	/* and leave it for the late probes */
 	if (mode == 1) {
 		/* One munmap over the whole range of this thread. */
 		uint64_t lo = slot_addr(m->first | high);
@@ -430,8 +443,9 @@ static void mapper_cycle(struct mapper *m, unsigned int gen, unsigned int high)
 		}
 	}
 	for (i = 0; i < nb; i++)
-		expect_unmapped(ids[i], mode == 1 ? "range munmap" : "munmap");
-	if (stale >= 0)
+		if (!late || (int)i != stale)
+			expect_unmapped(ids[i], mode == 1 ? "range munmap" : "munmap");
+	if (stale >= 0 && !late)
 		munmap((void *)slot_addr(ids[stale]), PAGE);
 }
 
@@ -916,7 +930,7 @@ static int probe_la57(void)
 static void usage(void)
 {
 	fprintf(stderr, "usage: stress [-d SECONDS] [-w WORKERS] [-m MAPPERS] "
-		"[-f FAULTERS] [-n NICE] [-c spread|fault|shm|cow|ldt|stale|exec]\n");
+		"[-f FAULTERS] [-n NICE] [-c spread|fault|shm|cow|ldt|stale|late|exec]\n");
 	exit(2);
 }
 
@@ -972,7 +986,7 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
-	if (corrupt && !strstr(" spread fault shm cow ldt stale exec ",
+	if (corrupt && !strstr(" spread fault shm cow ldt stale late exec ",
 			       (snprintf(sum, sizeof(sum), " %s ", corrupt), sum)))
 		usage();
 	if (!nworkers) {
