@@ -19,6 +19,7 @@
  */
 #define pr_fmt(fmt) "kaiser: " fmt
 
+#include <linux/delay.h>
 #include <linux/kernel.h>
 #include <linux/list.h>
 #include <linux/mm.h>
@@ -221,6 +222,24 @@ unsigned long kaiser_shadow_teardown_clears(void)
 
 /* ---- audit ----------------------------------------------------------- */
 
+/*
+ * Does a user-half entry mirror the kernel's (but for the NX the kernel
+ * copy carries)? The kernel writes the mirror and then its own entry, and
+ * the audit does not hold the mm's page-table lock: an entry seen between
+ * the two stores is read again, and counts as wrong only if the kernel's
+ * entry is unchanged and still not mirrored.
+ */
+static bool kaiser_mirror_ok(pgd_t *kp, pgd_t *up)
+{
+	pgdval_t k = pgd_val(READ_ONCE(*kp));
+
+	if ((k | _PAGE_NX) == (pgd_val(READ_ONCE(*up)) | _PAGE_NX))
+		return true;
+	udelay(1);
+	return k != pgd_val(READ_ONCE(*kp)) ||
+	       (k | _PAGE_NX) == (pgd_val(READ_ONCE(*up)) | _PAGE_NX);
+}
+
 /* Record one finding; the first a->max_findings are kept as text. */
 static void kaiser_audit_report(struct kaiser_audit *a, struct mm_struct *mm,
 				unsigned int slot, u64 have, u64 want)
@@ -247,14 +266,12 @@ static unsigned int kaiser_audit_pgd(pgd_t *pgd, struct mm_struct *mm,
 	unsigned int i, bad = 0;
 
 	for (i = 0; i < KERNEL_PGD_BOUNDARY; i++) {
-		pgdval_t k = pgd_val(READ_ONCE(pgd[i])) | _PAGE_NX;
-		pgdval_t u = pgd_val(READ_ONCE(user[i])) | _PAGE_NX;
-
-		if (k != u) {
-			bad++;
-			a->mirror_mismatches++;
-			kaiser_audit_report(a, mm, i, u, k);
-		}
+		if (kaiser_mirror_ok(&pgd[i], &user[i]))
+			continue;
+		bad++;
+		a->mirror_mismatches++;
+		kaiser_audit_report(a, mm, i, pgd_val(READ_ONCE(user[i])),
+				    pgd_val(READ_ONCE(pgd[i])));
 	}
 	for (i = KERNEL_PGD_BOUNDARY; i < PTRS_PER_PGD; i++) {
 		pgd_t u = READ_ONCE(user[i]);
