@@ -222,6 +222,13 @@ unsigned long kaiser_shadow_teardown_clears(void)
 
 /* ---- audit ----------------------------------------------------------- */
 
+static bool kaiser_shadow_is_template(pgd_t *pgd)
+{
+	return !memcmp(kernel_to_user_pgdp(pgd) + KERNEL_PGD_BOUNDARY,
+		       kaiser_template_pgd() + KERNEL_PGD_BOUNDARY,
+		       KERNEL_PGD_PTRS * sizeof(pgd_t));
+}
+
 /*
  * Does a user-half entry mirror the kernel's (but for the NX the kernel
  * copy carries)? The kernel writes the mirror and then its own entry, and
@@ -273,6 +280,13 @@ static unsigned int kaiser_audit_pgd(pgd_t *pgd, struct mm_struct *mm,
 		kaiser_audit_report(a, mm, i, pgd_val(READ_ONCE(user[i])),
 				    pgd_val(READ_ONCE(pgd[i])));
 	}
+	/*
+	 * An mm with an LDT gets the full kernel half when a CPU loads that
+	 * LDT (the load_mm_ldt() hook); until then no CPU uses it, and its
+	 * table may still be the template: both are right.
+	 */
+	if (want == pgd && kaiser_shadow_is_template(pgd))
+		want = kaiser_template_pgd();
 	for (i = KERNEL_PGD_BOUNDARY; i < PTRS_PER_PGD; i++) {
 		pgd_t u = READ_ONCE(user[i]);
 
