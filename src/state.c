@@ -128,6 +128,12 @@ static int kaiser_patch_e2(void)
 {
 	int ret = kaiser_sites_switch(KAISER_PHASE_EXIT, true);
 
+	/* Test build: fail here, after E1, to prove the rollback. */
+	if (IS_ENABLED(KAISER_TEST_FAIL_E2) && !ret) {
+		kaiser_sites_switch(KAISER_PHASE_EXIT, false);
+		ret = -ENOEXEC;
+	}
+
 	if (ret)
 		return ret;
 	kaiser_shadow_populate_all();
