@@ -128,11 +128,13 @@ static int kaiser_patch_e2(void)
 {
 	int ret = kaiser_sites_switch(KAISER_PHASE_EXIT, true);
 
+#ifdef KAISER_TEST_FAIL_E2
 	/* Test build: fail here, after E1, to prove the rollback. */
-	if (IS_ENABLED(KAISER_TEST_FAIL_E2) && !ret) {
+	if (!ret) {
 		kaiser_sites_switch(KAISER_PHASE_EXIT, false);
 		ret = -ENOEXEC;
 	}
+#endif
 
 	if (ret)
 		return ret;
