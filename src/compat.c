@@ -51,9 +51,10 @@ int kaiser_check_kernel(void)
 		pr_err("refusing to load: FRED is on (its entry path has no CR3 switch)\n");
 		return -EOPNOTSUPP;
 	}
+	/* Not -EEXIST: modprobe reads that as "already loaded" and exits 0. */
 	if (boot_cpu_has(X86_FEATURE_PTI)) {
 		pr_err("refusing to load: in-kernel page-table isolation is already on\n");
-		return -EEXIST;
+		return -EOPNOTSUPP;
 	}
 	return 0;
 #endif
