@@ -67,10 +67,11 @@ static void kaiser_shadow_full_kernel(pgd_t *pgd)
 	       pgd + KERNEL_PGD_BOUNDARY, KERNEL_PGD_PTRS * sizeof(pgd_t));
 }
 
-static bool kaiser_shadow_is_full(pgd_t *pgd)
+/* Does @pgd's user table hold @src's kernel half? */
+static bool kaiser_shadow_kernel_half_is(pgd_t *pgd, pgd_t *src)
 {
 	return !memcmp(kernel_to_user_pgdp(pgd) + KERNEL_PGD_BOUNDARY,
-		       pgd + KERNEL_PGD_BOUNDARY, KERNEL_PGD_PTRS * sizeof(pgd_t));
+		       src + KERNEL_PGD_BOUNDARY, KERNEL_PGD_PTRS * sizeof(pgd_t));
 }
 
 /*
@@ -177,7 +178,7 @@ void kaiser_shadow_clear_all(void)
  */
 void kaiser_shadow_ldt_loaded(struct mm_struct *mm)
 {
-	if (!kaiser_mm_has_ldt(mm) || kaiser_shadow_is_full(mm->pgd))
+	if (!kaiser_mm_has_ldt(mm) || kaiser_shadow_kernel_half_is(mm->pgd, mm->pgd))
 		return;
 	kaiser_shadow_full_kernel(mm->pgd);
 	atomic_inc(&kaiser_nr_ldt_fallbacks);
@@ -221,13 +222,6 @@ unsigned long kaiser_shadow_teardown_clears(void)
 }
 
 /* ---- audit ----------------------------------------------------------- */
-
-static bool kaiser_shadow_is_template(pgd_t *pgd)
-{
-	return !memcmp(kernel_to_user_pgdp(pgd) + KERNEL_PGD_BOUNDARY,
-		       kaiser_template_pgd() + KERNEL_PGD_BOUNDARY,
-		       KERNEL_PGD_PTRS * sizeof(pgd_t));
-}
 
 /*
  * Does a user-half entry mirror the kernel's (but for the NX the kernel
@@ -285,7 +279,7 @@ static unsigned int kaiser_audit_pgd(pgd_t *pgd, struct mm_struct *mm,
 	 * LDT (the load_mm_ldt() hook); until then no CPU uses it, and its
 	 * table may still be the template: both are right.
 	 */
-	if (want == pgd && kaiser_shadow_is_template(pgd))
+	if (want == pgd && kaiser_shadow_kernel_half_is(pgd, kaiser_template_pgd()))
 		want = kaiser_template_pgd();
 	for (i = KERNEL_PGD_BOUNDARY; i < PTRS_PER_PGD; i++) {
 		pgd_t u = READ_ONCE(user[i]);

@@ -59,11 +59,6 @@ const char *kaiser_state_name(enum kaiser_state s)
 	return "?";
 }
 
-unsigned int kaiser_sites_patched(void)
-{
-	return kaiser_sites_active();
-}
-
 u64 kaiser_state_enable_ns(void)
 {
 	return kaiser_enable_ns;

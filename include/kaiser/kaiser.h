@@ -135,7 +135,6 @@ enum kaiser_state {
 
 enum kaiser_state kaiser_state(void);
 const char *kaiser_state_name(enum kaiser_state s);
-unsigned int kaiser_sites_patched(void);
 int kaiser_set_enabled(bool on);
 int kaiser_shutdown(void);
 u64 kaiser_state_enable_ns(void);
