@@ -33,9 +33,9 @@ static u8 *kaiser_alias[KAISER_SITES_COUNT];
  * The role of each site, by the function that holds it (and, where a
  * function holds two, by their order). An entry-code site in a function
  * not listed here refuses the load: we do not guess what unknown entry
- * code does. C sites not listed stay dormant: the PCID flush paths (PCID
- * is refused), load_mm_ldt (the LDT is handled by kaiser), the
- * sync_core() skips (a missed skip costs only a sync_core), and boot code.
+ * code does. C sites not listed stay dormant: load_mm_ldt (the LDT is
+ * handled by kaiser), the sync_core() skips (a missed skip costs only a
+ * sync_core), and boot code.
  */
 struct kaiser_site_role {
 	const char *func;
@@ -63,6 +63,18 @@ static const struct kaiser_site_role kaiser_site_roles[] = {
 	{ "native_set_pgd",		-1, KAISER_PHASE_EXIT },
 	{ "native_set_p4d",		-1, KAISER_PHASE_EXIT },
 	{ "pgd_alloc",			-1, KAISER_PHASE_EXIT },
+	/*
+	 * TLB side (arch/x86/mm/tlb.c), what the kernel does with its own
+	 * isolation on: mark a user ASID for flushing whenever its kernel
+	 * ASID is flushed or reused, flush single user pages from the user
+	 * ASID too, and carry single-page kernel flushes to every other
+	 * ASID (kernel pages are no longer global). Each only acts with
+	 * PCID on; without it they return early.
+	 */
+	{ "invalidate_user_asid",	-1, KAISER_PHASE_EXIT },
+	{ "native_flush_tlb_one_user",	-1, KAISER_PHASE_EXIT },
+	{ "flush_tlb_one_kernel",	-1, KAISER_PHASE_EXIT },
+	{ "switch_mm_irqs_off",		-1, KAISER_PHASE_EXIT },	/* clear_asid_other() */
 };
 
 const char *kaiser_sites_engine(void)

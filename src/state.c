@@ -11,9 +11,10 @@
  *       normal one, in far less time): an NMI that entered through the old
  *       paranoid entry (no CR3 saved) has left before any exit restores a
  *       CR3.
- *   E2  every PGD on pgd_list gets its user table; the mirroring and
- *       template C sites and the exits to the user table go live; CR4.PGE
- *       is cleared on every CPU. From here user mode runs on user tables.
+ *   E2  every PGD on pgd_list gets its user table; the mirroring,
+ *       template and TLB C sites and the exits to the user table go live;
+ *       CR4.PGE is cleared and every ASID flushed on every CPU. From here
+ *       user mode runs on user tables.
  *
  * Disabling runs the same in reverse (D1: exits, C sites, NX marks, PGE;
  * grace period; D2: entry code, user tables cleared), then frees the
@@ -99,7 +100,7 @@ static int kaiser_step_fn(void *data)
 	}
 	sync_core();
 	if (!st->ret && st->pge != KAISER_PGE_KEEP)
-		kaiser_tlb_set_nonglobal(st->pge == KAISER_PGE_CLEAR);
+		kaiser_tlb_switch(st->pge == KAISER_PGE_CLEAR);
 	return st->ret;
 }
 
@@ -173,10 +174,6 @@ static int kaiser_enable(void)
 	ktime_t t0 = ktime_get();
 	int ret;
 
-	if (kaiser_pcid_in_use()) {
-		pr_err("PCID in use; enabling refused until kaiser flushes user ASIDs (boot with nopcid to use it now)\n");
-		return -EOPNOTSUPP;
-	}
 	kaiser_set_state(KAISER_ENABLING);
 	ret = kaiser_sites_prepare();
 	if (ret) {

@@ -36,6 +36,7 @@ static const struct kaiser_sym kaiser_sym_table[] = {
 	{ "pgd_list",		&kaiser_syms.pgd_list,		true },
 	{ "pgd_lock",		&kaiser_syms.pgd_lock,		true },
 	{ "init_top_pgt",	&kaiser_syms.init_top_pgt,	true },
+	{ "cpu_tlbstate",	&kaiser_syms.cpu_tlbstate,	true },
 #ifdef KAISER_TEST_MISSING_SYMBOL	/* test build: prove the refusal */
 	{ KAISER_TEST_MISSING_SYMBOL,	&kaiser_syms.test_missing,	true },
 #endif

@@ -37,6 +37,7 @@ static ssize_t status_show(struct kobject *kobj, struct kobj_attribute *attr,
 			  "backend: %s\n"
 			  "paging_levels: %u\n"
 			  "pcid: %s\n"
+			  "pcid_mode: %s\n"
 			  "ibt: %s\n"
 			  "global_pages: %s\n"
 			  "cpus_with_pge: %u/%u\n"
@@ -58,6 +59,7 @@ static ssize_t status_show(struct kobject *kobj, struct kobj_attribute *attr,
 			  kaiser_backend_name(),
 			  kaiser_paging_levels(),
 			  kaiser_pcid_in_use() ? "on" : "off",
+			  kaiser_pcid_mode(),
 			  kaiser_ibt_in_use() ? "on" : "off",
 			  kaiser_tlb_mode(), pge_cpus, online,
 			  kaiser_sites_engine(),

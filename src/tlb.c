@@ -12,9 +12,14 @@
  * online while isolation is on get the same from the hotplug callback;
  * disable sets PGE again.
  *
- * PCID: the entry code would run user mode on its own ASID, which the
- * kernel never flushes with its isolation off. Enabling refuses while
- * CR4.PCIDE is set (kaiser_set_enabled()) until that is handled.
+ * PCID: with CR4.PCIDE set the entry code runs user mode on a user ASID
+ * (the kernel ASID with bit 11 set) and writes CR3 with NOFLUSH unless
+ * this CPU's bit in cpu_tlbstate.user_pcid_flush_mask asks for a flush.
+ * The kernel keeps those bits, and carries kernel flushes to the other
+ * ASIDs, only in the PTI branches of arch/x86/mm/tlb.c: kaiser switches
+ * those on with the exits (the TLB roles in sites.c), so user ASIDs are
+ * managed exactly as under pti=on ("upstream" mode). Both transitions
+ * flush every ASID on every CPU (kaiser_tlb_switch()).
  */
 #define pr_fmt(fmt) "kaiser: " fmt
 
@@ -38,6 +43,35 @@ void kaiser_tlb_set_nonglobal(bool nonglobal)
 		cr4_update_irqsoff(0, X86_CR4_PGE);
 	else
 		cr4_update_irqsoff(X86_CR4_PGE, 0);
+}
+
+/*
+ * This CPU, interrupts off, in the stop_machine() step that switches the
+ * exits and the TLB sites. The PGE change flushes every TLB entry of
+ * every PCID; the explicit flush says so where the CPU has no PGE to
+ * change. So user ASIDs start empty when isolation goes on, and nothing
+ * cached under isolation outlives it. Going off, clear_asid_other()
+ * becomes dormant again and would WARN on a pending request: drop it,
+ * the flush has just emptied the other ASIDs anyway.
+ */
+void kaiser_tlb_switch(bool on)
+{
+	bool __percpu *pending = (bool __percpu *)(kaiser_syms.cpu_tlbstate +
+						   kaiser_tlbstate_invalidate_other);
+
+	kaiser_tlb_set_nonglobal(on);
+	__flush_tlb_all();
+	if (!on)
+		this_cpu_write(*pending, false);
+}
+
+const char *kaiser_pcid_mode(void)
+{
+	if (!kaiser_pcid_in_use())
+		return "none (PCID off)";
+	return boot_cpu_has(X86_FEATURE_INVPCID) ?
+		"upstream (kernel's PTI ASID code, INVPCID)" :
+		"upstream (kernel's PTI ASID code, no INVPCID)";
 }
 
 static int kaiser_cpu_online(unsigned int cpu)

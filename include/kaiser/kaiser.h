@@ -56,6 +56,7 @@ struct kaiser_syms {
 	unsigned long pgd_list;		/* the list of every PGD */
 	unsigned long pgd_lock;
 	unsigned long init_top_pgt;	/* swapper_pg_dir */
+	unsigned long cpu_tlbstate;	/* per-CPU struct tlb_state */
 	unsigned long test_missing;	/* KAISER_TEST_MISSING_SYMBOL builds */
 };
 
@@ -122,6 +123,9 @@ void kaiser_hooks_exit(void);
 int kaiser_tlb_init(void);
 void kaiser_tlb_exit(void);
 void kaiser_tlb_set_nonglobal(bool nonglobal);	/* this CPU, irqs off */
+void kaiser_tlb_switch(bool on);		/* this CPU, irqs off */
+extern const size_t kaiser_tlbstate_invalidate_other;	/* tlb_layout.c */
+const char *kaiser_pcid_mode(void);
 const char *kaiser_tlb_mode(void);
 int kaiser_tlb_pge_cpus(unsigned int *with_pge, unsigned int *online);
 
