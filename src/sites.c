@@ -7,6 +7,12 @@
  * relative to the running _text and its bytes are compared with what boot
  * must have left there; any difference refuses the load, because writing
  * the "on" bytes over code we do not recognise could break the machine.
+ *
+ * A second, smaller table holds the X86_FEATURE_PCID branch of each exit
+ * to a user CR3 (kaiser_pcid_site_table): with PCID, the "flush" mode puts
+ * back the jump boot removed, so the exit skips the user ASID and NOFLUSH
+ * and flushes the kernel's own ASID instead (tlb.c). They are checked the
+ * same way, against what boot left for this CPU's PCID setting.
  */
 #define pr_fmt(fmt) "kaiser: " fmt
 
@@ -22,12 +28,17 @@
 #include <kaiser/kaiser.h>
 #include "kaiser_sites.h"
 
-static struct kaiser_site kaiser_sites[KAISER_SITES_COUNT];
+#define KAISER_ALL_SITES	(KAISER_SITES_COUNT + KAISER_PCID_SITES_COUNT)
+
+/* The PTI sites, then the PCID exit sites. */
+static struct kaiser_site kaiser_sites[KAISER_ALL_SITES];
+static struct kaiser_site *const kaiser_pcid_sites = kaiser_sites + KAISER_SITES_COUNT;
 static unsigned int kaiser_nr_entry_sites;
+static unsigned int kaiser_nr_pcid_sites;	/* usable: in an exit */
 
 /* Writable aliases of the sites' text, mapped while a switch is prepared. */
-static void *kaiser_alias_base[KAISER_SITES_COUNT];
-static u8 *kaiser_alias[KAISER_SITES_COUNT];
+static void *kaiser_alias_base[KAISER_ALL_SITES];
+static u8 *kaiser_alias[KAISER_ALL_SITES];
 
 /*
  * The role of each site, by the function that holds it (and, where a
@@ -122,16 +133,21 @@ static bool kaiser_in_range(unsigned long a, unsigned int len,
 	return a >= start && a + len <= end;
 }
 
-/* Locate one site and check it holds exactly what boot left there. */
-static int kaiser_site_check(unsigned int i)
+/*
+ * Locate one site and check it holds exactly what boot left there:
+ * @boot, and @patched is what switching it on writes.
+ */
+static int kaiser_site_check(const struct kaiser_site_desc *d,
+			     struct kaiser_site *s, const u8 *boot,
+			     const u8 *patched)
 {
-	const struct kaiser_site_desc *d = &kaiser_site_table[i];
-	struct kaiser_site *s = &kaiser_sites[i];
 	unsigned long a = kaiser_syms.text + d->offset;
 	u8 cur[KAISER_SITE_MAX];
 
 	s->desc = d;
 	s->addr = (u8 *)a;
+	s->boot = boot;
+	s->patched = patched;
 	if (!kaiser_in_range(a, d->len, kaiser_syms.text, kaiser_syms.etext)) {
 		pr_err("refusing to load: site _text+%#x lies outside kernel text\n",
 		       d->offset);
@@ -150,9 +166,9 @@ static int kaiser_site_check(unsigned int i)
 		pr_err("refusing to load: cannot read site %pS\n", s->addr);
 		return -EFAULT;
 	}
-	if (memcmp(cur, d->off, d->len)) {
+	if (memcmp(cur, boot, d->len)) {
 		pr_err("refusing to load: unexpected bytes at %pS: %*phN, expected %*phN\n",
-		       s->addr, d->len, cur, d->len, d->off);
+		       s->addr, d->len, cur, d->len, boot);
 		return -ENOEXEC;
 	}
 	return 0;
@@ -200,6 +216,80 @@ static int kaiser_site_classify(unsigned int i)
 	return 0;
 }
 
+/* Does @func hold a switch back to the user table (an exit role)? */
+static bool kaiser_is_exit_func(const char *func)
+{
+	unsigned int r;
+
+	for (r = 0; r < ARRAY_SIZE(kaiser_site_roles); r++)
+		if (kaiser_site_roles[r].phase == KAISER_PHASE_EXIT &&
+		    !strcmp(kaiser_site_roles[r].func, func))
+			return true;
+	return false;
+}
+
+/*
+ * The PCID exit sites: only those inside .entry.text, in an exit function,
+ * are checked and used; boot left their "on" bytes with PCID, "off"
+ * without (then they stay dormant). The flush mode needs one in every
+ * exit function that switches to a user table from entry code, or it is
+ * refused (kaiser_pcid_flush_ok()).
+ */
+static int kaiser_pcid_sites_init(void)
+{
+	bool pcid = kaiser_pcid_in_use();
+	char name[KSYM_SYMBOL_LEN];
+	unsigned int i;
+	int ret;
+
+	kaiser_nr_pcid_sites = 0;
+	for (i = 0; i < KAISER_PCID_SITES_COUNT; i++) {
+		const struct kaiser_site_desc *d = &kaiser_pcid_site_table[i];
+		struct kaiser_site *s = &kaiser_pcid_sites[i];
+		unsigned long a = kaiser_syms.text + d->offset;
+
+		s->phase = KAISER_PHASE_NONE;
+		if (!kaiser_in_range(a, d->len, kaiser_syms.entry_text_start,
+				     kaiser_syms.entry_text_end))
+			continue;
+		sprint_symbol_no_offset(name, a);
+		if (!kaiser_is_exit_func(name))
+			continue;
+		ret = kaiser_site_check(d, s, pcid ? d->on : d->off,
+					pcid ? d->off : d->on);
+		if (ret)
+			return ret;
+		strscpy(s->func, name, sizeof(s->func));
+		/* without PCID the "on" bytes would be the PCID path: never */
+		s->phase = pcid ? KAISER_PHASE_EXIT : KAISER_PHASE_NONE;
+		kaiser_nr_pcid_sites++;
+	}
+	return 0;
+}
+
+/*
+ * Every entry-code exit site's function also holds a PCID exit site, so
+ * switching them all leaves no exit that still uses a user ASID.
+ */
+bool kaiser_pcid_flush_ok(void)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < KAISER_SITES_COUNT; i++) {
+		const struct kaiser_site *s = &kaiser_sites[i];
+
+		if (!s->entry || s->phase != KAISER_PHASE_EXIT)
+			continue;
+		for (j = 0; j < KAISER_PCID_SITES_COUNT; j++)
+			if (kaiser_pcid_sites[j].phase == KAISER_PHASE_EXIT &&
+			    !strcmp(kaiser_pcid_sites[j].func, s->func))
+				break;
+		if (j == KAISER_PCID_SITES_COUNT)
+			return false;
+	}
+	return kaiser_nr_pcid_sites > 0;
+}
+
 int kaiser_sites_init(void)
 {
 	char name[KSYM_SYMBOL_LEN];
@@ -211,7 +301,9 @@ int kaiser_sites_init(void)
 		return ret;
 	kaiser_nr_entry_sites = 0;
 	for (i = 0; i < KAISER_SITES_COUNT; i++) {
-		ret = kaiser_site_check(i);
+		const struct kaiser_site_desc *d = &kaiser_site_table[i];
+
+		ret = kaiser_site_check(d, &kaiser_sites[i], d->off, d->on);
 		if (ret)
 			return ret;
 		kaiser_nr_entry_sites += kaiser_sites[i].entry;
@@ -223,9 +315,13 @@ int kaiser_sites_init(void)
 		if (ret)
 			return ret;
 	}
-	pr_info("%u PTI sites verified (%u in entry code, %u in C code; engine %s)\n",
+	ret = kaiser_pcid_sites_init();
+	if (ret)
+		return ret;
+	pr_info("%u PTI sites verified (%u in entry code, %u in C code; engine %s), %u PCID exit sites\n",
 		KAISER_SITES_COUNT, kaiser_nr_entry_sites,
-		KAISER_SITES_COUNT - kaiser_nr_entry_sites, KAISER_SITES_ENGINE);
+		KAISER_SITES_COUNT - kaiser_nr_entry_sites, KAISER_SITES_ENGINE,
+		kaiser_nr_pcid_sites);
 	return 0;
 }
 
@@ -238,7 +334,7 @@ int kaiser_sites_prepare(void)
 {
 	unsigned int i, n;
 
-	for (i = 0; i < KAISER_SITES_COUNT; i++) {
+	for (i = 0; i < KAISER_ALL_SITES; i++) {
 		struct kaiser_site *s = &kaiser_sites[i];
 		unsigned long a = (unsigned long)s->addr;
 		struct page *pages[2];
@@ -262,7 +358,7 @@ void kaiser_sites_release(void)
 {
 	unsigned int i;
 
-	for (i = 0; i < KAISER_SITES_COUNT; i++) {
+	for (i = 0; i < KAISER_ALL_SITES; i++) {
 		if (kaiser_alias_base[i])
 			vunmap(kaiser_alias_base[i]);
 		kaiser_alias_base[i] = NULL;
@@ -295,28 +391,50 @@ static void kaiser_site_write(unsigned int i, const u8 *bytes)
  * the phase are checked first: if any does not hold what it must, nothing
  * is written.
  */
-int kaiser_sites_switch(enum kaiser_phase phase, bool on)
+static int kaiser_sites_switch_range(unsigned int first, unsigned int end,
+				     enum kaiser_phase phase, bool on)
 {
 	unsigned int i;
 
-	for (i = 0; i < KAISER_SITES_COUNT; i++) {
+	for (i = first; i < end; i++) {
 		const struct kaiser_site *s = &kaiser_sites[i];
-		const u8 *from = on ? s->desc->off : s->desc->on;
+		const u8 *from = on ? s->boot : s->patched;
 
 		if (s->phase != phase || s->active == on)
 			continue;
 		if (!kaiser_alias[i] || memcmp(s->addr, from, s->desc->len))
 			return -ENOEXEC;
 	}
-	for (i = 0; i < KAISER_SITES_COUNT; i++) {
+	for (i = first; i < end; i++) {
 		struct kaiser_site *s = &kaiser_sites[i];
 
 		if (s->phase != phase || s->active == on)
 			continue;
-		kaiser_site_write(i, on ? s->desc->on : s->desc->off);
+		kaiser_site_write(i, on ? s->patched : s->boot);
 		s->active = on;
 	}
 	return 0;
+}
+
+int kaiser_sites_switch(enum kaiser_phase phase, bool on)
+{
+	return kaiser_sites_switch_range(0, KAISER_SITES_COUNT, phase, on);
+}
+
+/* The PCID exit sites: on puts the flush-mode jumps in, off takes them out. */
+int kaiser_pcid_sites_switch(bool on)
+{
+	return kaiser_sites_switch_range(KAISER_SITES_COUNT, KAISER_ALL_SITES,
+					 KAISER_PHASE_EXIT, on);
+}
+
+unsigned int kaiser_pcid_sites_active(void)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < KAISER_PCID_SITES_COUNT; i++)
+		n += kaiser_pcid_sites[i].active;
+	return n;
 }
 
 unsigned int kaiser_sites_active(void)

@@ -124,9 +124,16 @@ static int kaiser_patch_e2(void)
 {
 	int ret = kaiser_sites_switch(KAISER_PHASE_EXIT, true);
 
+	if (!ret && kaiser_tlb_pcid_flush()) {
+		ret = kaiser_pcid_sites_switch(true);
+		if (ret)
+			kaiser_sites_switch(KAISER_PHASE_EXIT, false);
+	}
+
 #ifdef KAISER_TEST_FAIL_E2
 	/* Test build: fail here, after E1, to prove the rollback. */
 	if (!ret) {
+		kaiser_pcid_sites_switch(false);
 		kaiser_sites_switch(KAISER_PHASE_EXIT, false);
 		ret = -ENOEXEC;
 	}
@@ -141,7 +148,10 @@ static int kaiser_patch_e2(void)
 
 static int kaiser_patch_d1(void)
 {
-	int ret = kaiser_sites_switch(KAISER_PHASE_EXIT, false);
+	int ret = kaiser_pcid_sites_switch(false);
+
+	if (!ret)
+		ret = kaiser_sites_switch(KAISER_PHASE_EXIT, false);
 
 	if (ret)
 		return ret;
@@ -174,6 +184,10 @@ static int kaiser_enable(void)
 	ktime_t t0 = ktime_get();
 	int ret;
 
+	if (kaiser_tlb_pcid_flush() && !kaiser_pcid_flush_ok()) {
+		pr_err("PCID flush mode: an exit of this kernel has no PCID branch to switch; load with pcid_mode=upstream\n");
+		return -EOPNOTSUPP;
+	}
 	kaiser_set_state(KAISER_ENABLING);
 	ret = kaiser_sites_prepare();
 	if (ret) {

@@ -38,6 +38,7 @@ static ssize_t status_show(struct kobject *kobj, struct kobj_attribute *attr,
 			  "paging_levels: %u\n"
 			  "pcid: %s\n"
 			  "pcid_mode: %s\n"
+			  "pcid_sites_patched: %u\n"
 			  "ibt: %s\n"
 			  "global_pages: %s\n"
 			  "cpus_with_pge: %u/%u\n"
@@ -60,6 +61,7 @@ static ssize_t status_show(struct kobject *kobj, struct kobj_attribute *attr,
 			  kaiser_paging_levels(),
 			  kaiser_pcid_in_use() ? "on" : "off",
 			  kaiser_pcid_mode(),
+			  kaiser_pcid_sites_active(),
 			  kaiser_ibt_in_use() ? "on" : "off",
 			  kaiser_tlb_mode(), pge_cpus, online,
 			  kaiser_sites_engine(),

@@ -17,15 +17,28 @@
  * this CPU's bit in cpu_tlbstate.user_pcid_flush_mask asks for a flush.
  * The kernel keeps those bits, and carries kernel flushes to the other
  * ASIDs, only in the PTI branches of arch/x86/mm/tlb.c: kaiser switches
- * those on with the exits (the TLB roles in sites.c), so user ASIDs are
- * managed exactly as under pti=on ("upstream" mode). Both transitions
- * flush every ASID on every CPU (kaiser_tlb_switch()).
+ * those on with the exits (the TLB roles in sites.c), in both modes:
+ *
+ *   flush (default)  the exits' PCID branches are switched back to their
+ *                    no-PCID form (the PCID sites in sites.c): user mode
+ *                    runs on the kernel's own ASID and every exit flushes
+ *                    it, as without PCID. The user ASID and its flush
+ *                    bookkeeping are never used, so nothing depends on it.
+ *   upstream         the exits keep their PCID branches: user ASIDs with
+ *                    NOFLUSH, managed exactly as under pti=on. Faster;
+ *                    chosen with pcid_mode=upstream.
+ *
+ * Kernel pages are non-global in both, so kernel flushes must reach every
+ * ASID: that is flush_tlb_one_kernel()'s and clear_asid_other()'s PTI
+ * branch. Both transitions flush every ASID on every CPU
+ * (kaiser_tlb_switch()).
  */
 #define pr_fmt(fmt) "kaiser: " fmt
 
 #include <linux/cpu.h>
 #include <linux/cpuhotplug.h>
 #include <linux/kernel.h>
+#include <linux/moduleparam.h>
 #include <linux/smp.h>
 #include <asm/cpufeature.h>
 #include <asm/tlbflush.h>
@@ -33,6 +46,18 @@
 #include <kaiser/kaiser.h>
 
 static enum cpuhp_state kaiser_cpuhp_state;
+
+static char *kaiser_pcid_mode_name = "flush";
+module_param_named(pcid_mode, kaiser_pcid_mode_name, charp, 0444);
+MODULE_PARM_DESC(pcid_mode, "with PCID: flush (default: user mode on the kernel ASID, flushed at every exit) or upstream (user ASIDs as pti=on)");
+
+static bool kaiser_pcid_upstream;
+
+/* Does this enable switch the exits' PCID branches back (flush mode)? */
+bool kaiser_tlb_pcid_flush(void)
+{
+	return kaiser_pcid_in_use() && !kaiser_pcid_upstream;
+}
 
 /* This CPU, interrupts off. */
 void kaiser_tlb_set_nonglobal(bool nonglobal)
@@ -69,9 +94,11 @@ const char *kaiser_pcid_mode(void)
 {
 	if (!kaiser_pcid_in_use())
 		return "none (PCID off)";
+	if (!kaiser_pcid_upstream)
+		return "flush (user mode on the kernel ASID, flushed at every exit)";
 	return boot_cpu_has(X86_FEATURE_INVPCID) ?
-		"upstream (kernel's PTI ASID code, INVPCID)" :
-		"upstream (kernel's PTI ASID code, no INVPCID)";
+		"upstream (user ASIDs as pti=on, INVPCID)" :
+		"upstream (user ASIDs as pti=on, no INVPCID)";
 }
 
 static int kaiser_cpu_online(unsigned int cpu)
@@ -116,6 +143,14 @@ int kaiser_tlb_pge_cpus(unsigned int *with_pge, unsigned int *online)
 int kaiser_tlb_init(void)
 {
 	int ret;
+
+	if (!strcmp(kaiser_pcid_mode_name, "upstream")) {
+		kaiser_pcid_upstream = true;
+	} else if (strcmp(kaiser_pcid_mode_name, "flush")) {
+		pr_err("refusing to load: pcid_mode=%s is neither flush nor upstream\n",
+		       kaiser_pcid_mode_name);
+		return -EINVAL;
+	}
 
 	ret = cpuhp_setup_state_nocalls(CPUHP_AP_ONLINE_DYN, "kaiser:online",
 					kaiser_cpu_online, NULL);

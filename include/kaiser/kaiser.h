@@ -40,6 +40,8 @@ enum kaiser_phase {
 /* A site found in the running kernel. */
 struct kaiser_site {
 	const struct kaiser_site_desc *desc;
+	const u8 *boot;		/* what boot left: off, or on for PCID sites */
+	const u8 *patched;	/* what switching it on writes */
 	u8 *addr;
 	bool entry;		/* inside .entry.text */
 	enum kaiser_phase phase;
@@ -85,6 +87,9 @@ int kaiser_sites_prepare(void);
 void kaiser_sites_release(void);
 int kaiser_sites_switch(enum kaiser_phase phase, bool on);
 unsigned int kaiser_sites_active(void);
+int kaiser_pcid_sites_switch(bool on);
+unsigned int kaiser_pcid_sites_active(void);
+bool kaiser_pcid_flush_ok(void);
 
 /* template.c: the kernel half shared by every user page table */
 pgd_t *kaiser_template_pgd(void);
@@ -126,6 +131,7 @@ void kaiser_tlb_set_nonglobal(bool nonglobal);	/* this CPU, irqs off */
 void kaiser_tlb_switch(bool on);		/* this CPU, irqs off */
 extern const size_t kaiser_tlbstate_invalidate_other;	/* tlb_layout.c */
 const char *kaiser_pcid_mode(void);
+bool kaiser_tlb_pcid_flush(void);
 const char *kaiser_tlb_mode(void);
 int kaiser_tlb_pge_cpus(unsigned int *with_pge, unsigned int *online);
 

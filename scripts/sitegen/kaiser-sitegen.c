@@ -36,6 +36,7 @@
 
 #define FEATURE_ALWAYS		(3 * 32 + 21)
 #define FEATURE_PTI		(7 * 32 + 11)
+#define FEATURE_PCID		(4 * 32 + 17)
 #define FEATURE_LIMIT		((22 + 2) * 32)	/* (NCAPINTS + NBUGINTS) * 32 */
 #define SITE_MAX		16
 #define MAX_ALTS		8
@@ -472,16 +473,16 @@ struct site {
 	bool entry_shape;	/* a lone PTI alternative, as in entry code */
 };
 
-/* Run the alternatives of one site as boot would, with PTI set or clear. */
+/* Run the alternatives of one site as boot would, with @feature set or clear. */
 static void emulate(const struct image *im, enum engine eng,
 		    const struct alt *grp, unsigned int ngrp, unsigned int len,
-		    bool pti, uint8_t *out)
+		    unsigned int feature, bool set, uint8_t *out)
 {
 	memcpy(out, at(im, grp[0].instr, len), len);
 	for (unsigned int k = 0; k < ngrp; k++) {
 		struct alt a = grp[k];
 		bool present = a.feature == FEATURE_ALWAYS ||
-			       (a.feature == FEATURE_PTI && pti);
+			       (a.feature == feature && set);
 
 		a.instrlen = len;
 		if (eng == ENGINE_6_1)
@@ -492,13 +493,13 @@ static void emulate(const struct image *im, enum engine eng,
 }
 
 /*
- * Gather the alternatives at one PTI site. They must be consecutive in the
- * table (6.12 only merges padding over consecutive entries), use no other
- * feature than ALWAYS and PTI (else the bytes would depend on the CPU), and
- * no other alternative may overlap the site.
+ * Gather the alternatives at one site of @feature. They must be consecutive
+ * in the table (6.12 only merges padding over consecutive entries), use no
+ * other feature than ALWAYS and @feature (else the bytes would depend on
+ * the CPU), and no other alternative may overlap the site.
  */
 static unsigned int group(const struct alt *alts, long n, long i,
-			  struct alt *grp, unsigned int *len)
+			  unsigned int feature, struct alt *grp, unsigned int *len)
 {
 	long first = i, last = i;
 	unsigned int ng = 0;
@@ -510,8 +511,8 @@ static unsigned int group(const struct alt *alts, long n, long i,
 	*len = 0;
 	for (long k = first; k <= last; k++) {
 		if (alts[k].feature != FEATURE_ALWAYS &&
-		    alts[k].feature != FEATURE_PTI)
-			die("site %#llx: feature %u*32+%u shares a PTI site",
+		    alts[k].feature != feature)
+			die("site %#llx: feature %u*32+%u shares a site",
 			    (unsigned long long)alts[k].instr,
 			    alts[k].feature / 32, alts[k].feature % 32);
 		if (ng == MAX_ALTS)
@@ -555,16 +556,64 @@ static size_t find_sites(const struct image *im, enum engine eng,
 			continue;
 		if (ns && sites[ns - 1].addr == alts[i].instr)
 			continue;	/* a second PTI entry of one site */
-		ng = group(alts, n, i, grp, &len);
+		ng = group(alts, n, i, FEATURE_PTI, grp, &len);
 		s = &sites[ns++];
 		s->addr = alts[i].instr;
 		s->len = len;
 		s->entry_shape = ng == 1;
-		emulate(im, eng, grp, ng, len, false, s->off);
-		emulate(im, eng, grp, ng, len, true, s->on);
+		emulate(im, eng, grp, ng, len, FEATURE_PTI, false, s->off);
+		emulate(im, eng, grp, ng, len, FEATURE_PTI, true, s->on);
 		if (!memcmp(s->off, s->on, len))
 			die("site %#llx: activating it would change nothing",
 			    (unsigned long long)s->addr);
+	}
+	*out = sites;
+	return ns;
+}
+
+/*
+ * The PCID branch of each switch back to a user CR3: right after the exit's
+ * PTI site, `ALTERNATIVE "jmp .Lwrcr3", "", X86_FEATURE_PCID` (calling.h).
+ * Boot leaves the jump without PCID and a 2-byte NOP with it. Put back,
+ * the jump skips the user-ASID and NOFLUSH handling: the exit then loads
+ * the user table under the kernel's own ASID and flushes it. Recognised
+ * here by shape: a lone 2-byte short jump that PCID replaces by nothing.
+ * The module uses only those it finds inside .entry.text in an exit
+ * function, by name, as it does for the PTI sites.
+ */
+static size_t find_pcid_sites(const struct image *im, enum engine eng,
+			      const struct alt *alts, long n, struct site **out)
+{
+	const Elf64_Shdr *text = section(im, ".text");
+	struct site *sites = calloc(n ? n : 1, sizeof(*sites));
+	struct alt grp[MAX_ALTS];
+	size_t ns = 0;
+
+	if (!sites)
+		die("out of memory");
+	for (long i = 0; i < n; i++) {
+		const uint8_t *b = at(im, alts[i].instr, 2);
+		unsigned int ng, len;
+
+		if (alts[i].feature != FEATURE_PCID || alts[i].instrlen != 2 ||
+		    alts[i].repllen || !b || b[0] != 0xeb ||
+		    !in_section(text, alts[i].instr, 2))
+			continue;
+		if ((i > 0 && alts[i - 1].instr == alts[i].instr) ||
+		    (i + 1 < n && alts[i + 1].instr == alts[i].instr))
+			continue;	/* not lone: a static_cpu_has() pair */
+		ng = group(alts, n, i, FEATURE_PCID, grp, &len);
+		if (ng != 1 || len != 2)
+			continue;
+		sites[ns].addr = alts[i].instr;
+		sites[ns].len = len;
+		sites[ns].entry_shape = true;
+		emulate(im, eng, grp, ng, len, FEATURE_PCID, false, sites[ns].off);
+		emulate(im, eng, grp, ng, len, FEATURE_PCID, true, sites[ns].on);
+		if (!memcmp(sites[ns].off, sites[ns].on, len))
+			die("PCID site %#llx: PCID would change nothing",
+			    (unsigned long long)alts[i].instr);
+		ns++;
 	}
 	*out = sites;
 	return ns;
@@ -612,10 +661,23 @@ static void put_bytes(FILE *f, const uint8_t *b, unsigned int len)
 	fputs("}", f);
 }
 
-static void write_header(FILE *f, const struct image *im, enum engine eng,
-			 const struct site *sites, size_t ns)
+static void put_site(FILE *f, const struct image *im, const struct site *s)
 {
 	const Elf64_Shdr *text = section(im, ".text");
+
+	fprintf(f, "\t{ .offset = 0x%llx, .len = %u, .entry_shape = %s,\n\t  .off = ",
+		(unsigned long long)(s->addr - text->sh_addr), s->len,
+		s->entry_shape ? "true" : "false");
+	put_bytes(f, s->off, s->len);
+	fputs(",\n\t  .on = ", f);
+	put_bytes(f, s->on, s->len);
+	fputs(" },\n", f);
+}
+
+static void write_header(FILE *f, const struct image *im, enum engine eng,
+			 const struct site *sites, size_t ns,
+			 const struct site *pcid, size_t np)
+{
 	size_t blen;
 	const char *b = banner(im, &blen);
 
@@ -629,17 +691,14 @@ static void write_header(FILE *f, const struct image *im, enum engine eng,
 	fprintf(f, "\"\n");
 	fprintf(f, "#define KAISER_SITES_COUNT %zu\n\n", ns);
 	fprintf(f, "static const struct kaiser_site_desc kaiser_site_table[] = {\n");
-	for (size_t i = 0; i < ns; i++) {
-		const struct site *s = &sites[i];
-
-		fprintf(f, "\t{ .offset = 0x%llx, .len = %u, .entry_shape = %s,\n\t  .off = ",
-			(unsigned long long)(s->addr - text->sh_addr), s->len,
-			s->entry_shape ? "true" : "false");
-		put_bytes(f, s->off, s->len);
-		fputs(",\n\t  .on = ", f);
-		put_bytes(f, s->on, s->len);
-		fputs(" },\n", f);
-	}
+	for (size_t i = 0; i < ns; i++)
+		put_site(f, im, &sites[i]);
+	fprintf(f, "};\n\n");
+	/* .off: boot without PCID (the jump), .on: with PCID (a NOP) */
+	fprintf(f, "#define KAISER_PCID_SITES_COUNT %zu\n\n", np);
+	fprintf(f, "static const struct kaiser_site_desc kaiser_pcid_site_table[] = {\n");
+	for (size_t i = 0; i < np; i++)
+		put_site(f, im, &pcid[i]);
 	fprintf(f, "};\n");
 }
 
@@ -647,10 +706,10 @@ int main(int argc, char **argv)
 {
 	struct image im;
 	struct alt *alts61 = NULL, *alts612 = NULL, *alts;
-	struct site *sites;
+	struct site *sites, *pcid;
 	long n61, n612, n, corrupt = -1;
 	enum engine eng;
-	size_t ns;
+	size_t ns, np;
 	FILE *f;
 
 	if (argc == 5 && !strcmp(argv[1], "--test-corrupt-site")) {
@@ -686,7 +745,8 @@ int main(int argc, char **argv)
 	f = fopen(argv[2], "w");
 	if (!f)
 		die("cannot write %s: %s", argv[2], strerror(errno));
-	write_header(f, &im, eng, sites, ns);
+	np = find_pcid_sites(&im, eng, alts, n, &pcid);
+	write_header(f, &im, eng, sites, ns, pcid, np);
 	if (fclose(f))
 		die("cannot write %s", argv[2]);
 	return 0;
