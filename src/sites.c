@@ -35,6 +35,7 @@ static struct kaiser_site kaiser_sites[KAISER_ALL_SITES];
 static struct kaiser_site *const kaiser_pcid_sites = kaiser_sites + KAISER_SITES_COUNT;
 static unsigned int kaiser_nr_entry_sites;
 static unsigned int kaiser_nr_pcid_sites;	/* usable: in an exit */
+static unsigned int kaiser_nr_pcid_unknown;	/* in entry code, not an exit */
 
 /* Writable aliases of the sites' text, mapped while a switch is prepared. */
 static void *kaiser_alias_base[KAISER_ALL_SITES];
@@ -243,6 +244,7 @@ static int kaiser_pcid_sites_init(void)
 	int ret;
 
 	kaiser_nr_pcid_sites = 0;
+	kaiser_nr_pcid_unknown = 0;
 	for (i = 0; i < KAISER_PCID_SITES_COUNT; i++) {
 		const struct kaiser_site_desc *d = &kaiser_pcid_site_table[i];
 		struct kaiser_site *s = &kaiser_pcid_sites[i];
@@ -253,8 +255,10 @@ static int kaiser_pcid_sites_init(void)
 				     kaiser_syms.entry_text_end))
 			continue;
 		sprint_symbol_no_offset(name, a);
-		if (!kaiser_is_exit_func(name))
+		if (!kaiser_is_exit_func(name)) {
+			kaiser_nr_pcid_unknown++;
 			continue;
+		}
 		ret = kaiser_site_check(d, s, pcid ? d->on : d->off,
 					pcid ? d->off : d->on);
 		if (ret)
@@ -268,7 +272,8 @@ static int kaiser_pcid_sites_init(void)
 }
 
 /*
- * Every entry-code exit site's function also holds a PCID exit site, so
+ * Every entry-code exit site's function also holds a PCID exit site, and
+ * no PCID branch of that shape sits anywhere else in the entry code: then
  * switching them all leaves no exit that still uses a user ASID.
  */
 bool kaiser_pcid_flush_ok(void)
@@ -287,7 +292,7 @@ bool kaiser_pcid_flush_ok(void)
 		if (j == KAISER_PCID_SITES_COUNT)
 			return false;
 	}
-	return kaiser_nr_pcid_sites > 0;
+	return kaiser_nr_pcid_sites > 0 && !kaiser_nr_pcid_unknown;
 }
 
 int kaiser_sites_init(void)
