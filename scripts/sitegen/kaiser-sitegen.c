@@ -535,18 +535,40 @@ static unsigned int group(const struct alt *alts, long n, long i,
 	return ng;
 }
 
+/* Fill @s from its alternatives: the bytes with @feature clear, and set. */
+static void fill_site(const struct image *im, enum engine eng,
+		      const struct alt *grp, unsigned int ng, unsigned int len,
+		      unsigned int feature, struct site *s)
+{
+	s->addr = grp[0].instr;
+	s->len = len;
+	s->entry_shape = ng == 1;
+	emulate(im, eng, grp, ng, len, feature, false, s->off);
+	emulate(im, eng, grp, ng, len, feature, true, s->on);
+	if (!memcmp(s->off, s->on, len))
+		die("site %#llx: feature %u*32+%u would change nothing",
+		    (unsigned long long)s->addr, feature / 32, feature % 32);
+}
+
+/* Room for a site per alternative, at most. */
+static struct site *site_array(long n)
+{
+	struct site *sites = calloc(n ? n : 1, sizeof(*sites));
+
+	if (!sites)
+		die("out of memory");
+	return sites;
+}
+
 static size_t find_sites(const struct image *im, enum engine eng,
 			 const struct alt *alts, long n, struct site **out)
 {
 	const Elf64_Shdr *text = section(im, ".text");
-	struct site *sites = calloc(n ? n : 1, sizeof(*sites));
+	struct site *sites = site_array(n);
 	struct alt grp[MAX_ALTS];
 	size_t ns = 0;
 
-	if (!sites)
-		die("out of memory");
 	for (long i = 0; i < n; i++) {
-		struct site *s;
 		unsigned int ng, len;
 
 		if (alts[i].feature != FEATURE_PTI)
@@ -557,15 +579,7 @@ static size_t find_sites(const struct image *im, enum engine eng,
 		if (ns && sites[ns - 1].addr == alts[i].instr)
 			continue;	/* a second PTI entry of one site */
 		ng = group(alts, n, i, FEATURE_PTI, grp, &len);
-		s = &sites[ns++];
-		s->addr = alts[i].instr;
-		s->len = len;
-		s->entry_shape = ng == 1;
-		emulate(im, eng, grp, ng, len, FEATURE_PTI, false, s->off);
-		emulate(im, eng, grp, ng, len, FEATURE_PTI, true, s->on);
-		if (!memcmp(s->off, s->on, len))
-			die("site %#llx: activating it would change nothing",
-			    (unsigned long long)s->addr);
+		fill_site(im, eng, grp, ng, len, FEATURE_PTI, &sites[ns++]);
 	}
 	*out = sites;
 	return ns;
@@ -585,12 +599,10 @@ static size_t find_pcid_sites(const struct image *im, enum engine eng,
 			      const struct alt *alts, long n, struct site **out)
 {
 	const Elf64_Shdr *text = section(im, ".text");
-	struct site *sites = calloc(n ? n : 1, sizeof(*sites));
+	struct site *sites = site_array(n);
 	struct alt grp[MAX_ALTS];
 	size_t ns = 0;
 
-	if (!sites)
-		die("out of memory");
 	for (long i = 0; i < n; i++) {
 		const uint8_t *b = at(im, alts[i].instr, 2);
 		unsigned int ng, len;
@@ -605,15 +617,7 @@ static size_t find_pcid_sites(const struct image *im, enum engine eng,
 		ng = group(alts, n, i, FEATURE_PCID, grp, &len);
 		if (ng != 1 || len != 2)
 			continue;
-		sites[ns].addr = alts[i].instr;
-		sites[ns].len = len;
-		sites[ns].entry_shape = true;
-		emulate(im, eng, grp, ng, len, FEATURE_PCID, false, sites[ns].off);
-		emulate(im, eng, grp, ng, len, FEATURE_PCID, true, sites[ns].on);
-		if (!memcmp(sites[ns].off, sites[ns].on, len))
-			die("PCID site %#llx: PCID would change nothing",
-			    (unsigned long long)alts[i].instr);
-		ns++;
+		fill_site(im, eng, grp, ng, len, FEATURE_PCID, &sites[ns++]);
 	}
 	*out = sites;
 	return ns;
