@@ -111,7 +111,7 @@ static void kaiser_dump_pmd(struct kaiser_range *r, pmd_t *pmd, unsigned long va
 		pmd_t e = READ_ONCE(pmd[i]);
 		pte_t *pte;
 
-		if (!pmd_present(e))
+		if (!kaiser_hw_present(pmd_val(e)))
 			continue;
 		if (pmd_leaf(e)) {
 			kaiser_range_add(r, va, PMD_SIZE, (u64)pmd_pfn(e) << PAGE_SHIFT,
@@ -122,7 +122,7 @@ static void kaiser_dump_pmd(struct kaiser_range *r, pmd_t *pmd, unsigned long va
 		for (j = 0; j < PTRS_PER_PTE; j++) {
 			pte_t p = READ_ONCE(pte[j]);
 
-			if (pte_present(p))
+			if (kaiser_hw_present(pte_val(p)))
 				kaiser_range_add(r, va + j * PAGE_SIZE, PAGE_SIZE,
 						 (u64)pte_pfn(p) << PAGE_SHIFT,
 						 KAISER_FLAGS(pte_val(p)));

@@ -324,7 +324,7 @@ static void kaiser_walk_pmd(struct kaiser_walk *w, pmd_t *pmd)
 		pmd_t e = READ_ONCE(pmd[i]);
 		pte_t *pte;
 
-		if (!pmd_present(e))
+		if (!kaiser_hw_present(pmd_val(e)))
 			continue;
 		if (pmd_leaf(e)) {
 			kaiser_walk_leaf(w, pmd_pfn(e), PMD_SIZE);
@@ -334,7 +334,7 @@ static void kaiser_walk_pmd(struct kaiser_walk *w, pmd_t *pmd)
 			continue;
 		pte = (pte_t *)pmd_page_vaddr(e);
 		for (j = 0; j < PTRS_PER_PTE; j++)
-			if (pte_present(READ_ONCE(pte[j])))
+			if (kaiser_hw_present(pte_val(READ_ONCE(pte[j]))))
 				kaiser_walk_leaf(w, pte_pfn(pte[j]), PAGE_SIZE);
 	}
 }

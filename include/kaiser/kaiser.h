@@ -49,6 +49,14 @@ struct kaiser_site {
 	char func[48];		/* the function holding it */
 };
 
+/*
+ * Is a PMD or PTE present to the CPU? pte_present() and pmd_present() also
+ * accept PROT_NONE entries, which the CPU treats as not present: the CPU
+ * entry area holds such entries (to pfn 0) for the debug-store buffers of
+ * a CPU with DS. A user table's reach counts only what the CPU can walk.
+ */
+#define kaiser_hw_present(val)	(((val) & _PAGE_PRESENT) != 0)
+
 /* symbols.c: unexported kernel symbols, resolved once at load */
 struct kaiser_syms {
 	unsigned long text;		/* _text */
