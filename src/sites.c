@@ -433,20 +433,22 @@ int kaiser_pcid_sites_switch(bool on)
 					 KAISER_PHASE_EXIT, on);
 }
 
-unsigned int kaiser_pcid_sites_active(void)
+static unsigned int kaiser_sites_active_range(unsigned int first,
+					      unsigned int end)
 {
 	unsigned int i, n = 0;
 
-	for (i = 0; i < KAISER_PCID_SITES_COUNT; i++)
-		n += kaiser_pcid_sites[i].active;
+	for (i = first; i < end; i++)
+		n += kaiser_sites[i].active;
 	return n;
+}
+
+unsigned int kaiser_pcid_sites_active(void)
+{
+	return kaiser_sites_active_range(KAISER_SITES_COUNT, KAISER_ALL_SITES);
 }
 
 unsigned int kaiser_sites_active(void)
 {
-	unsigned int i, n = 0;
-
-	for (i = 0; i < KAISER_SITES_COUNT; i++)
-		n += kaiser_sites[i].active;
-	return n;
+	return kaiser_sites_active_range(0, KAISER_SITES_COUNT);
 }
