@@ -19,14 +19,21 @@
  * ASIDs, only in the PTI branches of arch/x86/mm/tlb.c: kaiser switches
  * those on with the exits (the TLB roles in sites.c), in both modes:
  *
- *   flush (default)  the exits' PCID branches are switched back to their
+ *   upstream (default)  the exits keep their PCID branches: user ASIDs
+ *                    with NOFLUSH, managed exactly as under pti=on. The
+ *                    default since a Bochs whose TLB keeps entries per
+ *                    PCID showed both that it holds (tlb-correctness, 1
+ *                    and 2 CPUs, with and without INVPCID) and that it is
+ *                    needed: with invalidate_user_asid() left dormant,
+ *                    user mode dies of stale translations at once. It
+ *                    costs what pti=on costs; flush mode 1.14-1.15 times
+ *                    that on pipe and fault (README, "Benchmarks with PCID").
+ *   flush            the exits' PCID branches are switched back to their
  *                    no-PCID form (the PCID sites in sites.c): user mode
  *                    runs on the kernel's own ASID and every exit flushes
  *                    it, as without PCID. The user ASID and its flush
- *                    bookkeeping are never used, so nothing depends on it.
- *   upstream         the exits keep their PCID branches: user ASIDs with
- *                    NOFLUSH, managed exactly as under pti=on. Faster;
- *                    chosen with pcid_mode=upstream.
+ *                    bookkeeping are never used, so nothing depends on
+ *                    them: the conservative choice, pcid_mode=flush.
  *
  * Kernel pages are non-global in both, so kernel flushes must reach every
  * ASID: that is flush_tlb_one_kernel()'s and clear_asid_other()'s PTI
@@ -47,9 +54,9 @@
 
 static enum cpuhp_state kaiser_cpuhp_state;
 
-static char *kaiser_pcid_mode_name = "flush";
+static char *kaiser_pcid_mode_name = "upstream";
 module_param_named(pcid_mode, kaiser_pcid_mode_name, charp, 0444);
-MODULE_PARM_DESC(pcid_mode, "with PCID: flush (default: user mode on the kernel ASID, flushed at every exit) or upstream (user ASIDs as pti=on)");
+MODULE_PARM_DESC(pcid_mode, "with PCID: upstream (default: user ASIDs as pti=on) or flush (user mode on the kernel ASID, flushed at every exit)");
 
 static bool kaiser_pcid_upstream;
 
