@@ -26,8 +26,9 @@
  *                    and 2 CPUs, with and without INVPCID) and that it is
  *                    needed: with invalidate_user_asid() left dormant,
  *                    user mode dies of stale translations at once. It
- *                    costs what pti=on costs; flush mode 1.14-1.15 times
- *                    that on pipe and fault (README, "Benchmarks with PCID").
+ *                    costs what pti=on costs (within 1.07 on every
+ *                    workload); flush mode 1.12-1.19 times that on pipe
+ *                    and fault (README, "PCID in Bochs").
  *   flush            the exits' PCID branches are switched back to their
  *                    no-PCID form (the PCID sites in sites.c): user mode
  *                    runs on the kernel's own ASID and every exit flushes
