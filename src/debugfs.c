@@ -165,13 +165,14 @@ static unsigned long kaiser_slot_va(unsigned int slot)
 	unsigned long va = (unsigned long)slot << PGDIR_SHIFT;
 
 	/* sign-extend from the top implemented bit */
-	return slot >= KERNEL_PGD_BOUNDARY ? va | ~((1UL << (PGDIR_SHIFT + 9)) - 1) : va;
+	return slot >= KAISER_KERNEL_HALF ? va | ~((1UL << (PGDIR_SHIFT + 9)) - 1) : va;
 }
 
 /*
  * The user half is listed by top-level entry only: its lower tables belong
  * to the process and may be freed while we look. The kernel half is the
- * template (or the kernel's own, for an LDT fallback): walked to the leaves.
+ * template and the process's LDT area (or the kernel's own half, for an
+ * LDT fallback): walked to the leaves.
  */
 static void kaiser_dump_pgd(struct seq_file *m, pgd_t *pgd)
 {
@@ -180,12 +181,12 @@ static void kaiser_dump_pgd(struct seq_file *m, pgd_t *pgd)
 	unsigned int i;
 
 	seq_puts(m, "user half (top-level entries, user table | kernel table):\n");
-	for (i = 0; i < KERNEL_PGD_BOUNDARY; i++)
+	for (i = 0; i < KAISER_KERNEL_HALF; i++)
 		if (pgd_val(user[i]) || pgd_val(pgd[i]))
 			seq_printf(m, "  slot %3u %016lx: %#lx | %#lx\n", i,
 				   kaiser_slot_va(i), pgd_val(user[i]), pgd_val(pgd[i]));
 	seq_puts(m, "kernel half (every mapping):\n");
-	for (i = KERNEL_PGD_BOUNDARY; i < PTRS_PER_PGD; i++) {
+	for (i = KAISER_KERNEL_HALF; i < PTRS_PER_PGD; i++) {
 		pgd_t e = READ_ONCE(user[i]);
 
 		if (!pgd_present(e))

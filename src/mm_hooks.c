@@ -2,11 +2,14 @@
 /*
  * ftrace hooks on the mm life cycle.
  *
- * load_mm_ldt(): the kernel calls it on every CPU that runs an mm whose
- * LDT was just installed (modify_ldt() IPIs them) and on every switch to
- * an mm with an LDT, which covers a child that inherited one at fork.
- * Each call happens before that CPU can return to user mode with the LDT,
- * so this is where such an mm's user table gets the full kernel half.
+ * The LDT (ldt.c): map_ldt_struct() and load_mm_ldt() are replaced, the
+ * way livepatch replaces a function: the hook points the saved instruction
+ * pointer at kaiser's version, which returns to the kernel's caller.
+ * free_ldt_pgtables() is only watched (the kernel's body does nothing
+ * with its isolation off). map_ldt_struct() may sleep, so the hook counts
+ * each call in and kaiser_ldt_map() counts it out: unload waits for the
+ * count, then for every task to pass a voluntary schedule, before the
+ * module's text can go.
  *
  * ___pud_free_tlb() (4-level) and ___p4d_free_tlb() (5-level): the kernel
  * hands a page table that a top-level user entry pointed at to the TLB
@@ -17,32 +20,74 @@
  * freed page: this check is the safety net, and status counts both the
  * checks and the entries it had to clear (expected: none).
  *
- * The hooks are registered for the module's whole life and act only while
- * isolation is on. It runs with preemption disabled (ftrace's recursion
- * guard), so it never overlaps a stop_machine() state change.
+ * The hooks are registered for the module's whole life. The LDT ones act
+ * in every state (an LDT mapped while isolation is off is ready when it
+ * goes on); the table check acts only while isolation is on. Callbacks
+ * run with preemption disabled (ftrace's recursion guard), so none
+ * overlaps a stop_machine() state change.
  */
 #define pr_fmt(fmt) "kaiser: " fmt
 
+#include <linux/atomic.h>
+#include <linux/delay.h>
 #include <linux/ftrace.h>
 #include <linux/kernel.h>
+#include <linux/rcupdate.h>
 #include <linux/string.h>
 
 #include <kaiser/compat.h>
 #include <kaiser/kaiser.h>
 
+/* Calls of kaiser_ldt_map() entered and not yet returned. */
+static atomic_t kaiser_hooks_inflight = ATOMIC_INIT(0);
+
+void kaiser_hooks_leave(void)
+{
+	atomic_dec(&kaiser_hooks_inflight);
+}
+
+/* load_mm_ldt(struct mm_struct *mm): kaiser_ldt_load() instead. */
 static void notrace kaiser_load_mm_ldt_hook(unsigned long ip,
 					    unsigned long parent_ip,
 					    struct ftrace_ops *op,
 					    struct ftrace_regs *fregs)
 {
-	struct mm_struct *mm = (struct mm_struct *)kaiser_ftrace_arg0(fregs);
-
-	if (kaiser_state() == KAISER_ON)
-		kaiser_shadow_ldt_loaded(mm);
+	kaiser_ftrace_set_ip(fregs, kaiser_ldt_load);
 }
 
-static struct ftrace_ops kaiser_ldt_ops = {
+static struct ftrace_ops kaiser_load_ldt_ops = {
 	.func = kaiser_load_mm_ldt_hook,
+	.flags = FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_IPMODIFY |
+		 FTRACE_OPS_FL_RECURSION,
+};
+
+/* map_ldt_struct(mm, ldt, slot): kaiser_ldt_map() instead. */
+static void notrace kaiser_map_ldt_hook(unsigned long ip,
+					unsigned long parent_ip,
+					struct ftrace_ops *op,
+					struct ftrace_regs *fregs)
+{
+	atomic_inc(&kaiser_hooks_inflight);
+	kaiser_ftrace_set_ip(fregs, kaiser_ldt_map);
+}
+
+static struct ftrace_ops kaiser_map_ldt_ops = {
+	.func = kaiser_map_ldt_hook,
+	.flags = FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_IPMODIFY |
+		 FTRACE_OPS_FL_RECURSION,
+};
+
+/* free_ldt_pgtables(struct mm_struct *mm): the LDT area's tree goes. */
+static void notrace kaiser_free_ldt_hook(unsigned long ip,
+					 unsigned long parent_ip,
+					 struct ftrace_ops *op,
+					 struct ftrace_regs *fregs)
+{
+	kaiser_ldt_release((struct mm_struct *)kaiser_ftrace_arg0(fregs));
+}
+
+static struct ftrace_ops kaiser_free_ldt_ops = {
+	.func = kaiser_free_ldt_hook,
 	.flags = FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_RECURSION,
 };
 
@@ -92,29 +137,65 @@ static void kaiser_hook_unregister(struct ftrace_ops *ops)
 	ftrace_free_filter(ops);
 }
 
+/*
+ * The LDT hooks go in this order: no new mapping (and none still running
+ * in kaiser_ldt_map()), then every LDT area's tree, then the hooks that
+ * free trees and load LDTR. Isolation is off: no LDTR points at a tree.
+ */
+static void kaiser_hooks_exit_ldt(void)
+{
+	kaiser_hook_unregister(&kaiser_map_ldt_ops);
+	while (atomic_read(&kaiser_hooks_inflight))
+		usleep_range(1000, 2000);
+	synchronize_rcu_tasks();
+	kaiser_ldt_release_all();
+	kaiser_hook_unregister(&kaiser_load_ldt_ops);
+	kaiser_hook_unregister(&kaiser_free_ldt_ops);
+	synchronize_rcu_tasks();
+}
+
+/* Filter @ops on @func alone and register it. */
+static int kaiser_hook_one(struct ftrace_ops *ops, const char *func)
+{
+	int ret = kaiser_hook_filter(ops, func);
+
+	return ret ? ret : kaiser_hook_register(ops);
+}
+
 int kaiser_hooks_init(void)
 {
 	int ret;
 
-	ret = kaiser_hook_filter(&kaiser_ldt_ops, "load_mm_ldt");
-	if (!ret)
-		ret = kaiser_hook_register(&kaiser_ldt_ops);
+	ret = kaiser_hook_one(&kaiser_free_ldt_ops, "free_ldt_pgtables");
 	if (ret)
 		return ret;
+	ret = kaiser_hook_one(&kaiser_load_ldt_ops, "load_mm_ldt");
+	if (ret)
+		goto out_free_ldt;
+	ret = kaiser_hook_one(&kaiser_map_ldt_ops, "map_ldt_struct");
+	if (ret)
+		goto out_load_ldt;
 	ret = kaiser_hook_filter(&kaiser_free_ops, "___pud_free_tlb");
 	if (!ret)
 		ret = kaiser_hook_filter(&kaiser_free_ops, "___p4d_free_tlb");
 	if (!ret)
 		ret = kaiser_hook_register(&kaiser_free_ops);
-	if (ret) {
-		ftrace_free_filter(&kaiser_free_ops);
-		kaiser_hook_unregister(&kaiser_ldt_ops);
-	}
+	if (!ret)
+		return 0;
+	ftrace_free_filter(&kaiser_free_ops);
+	kaiser_hooks_exit_ldt();
+	return ret;
+
+out_load_ldt:
+	kaiser_hook_unregister(&kaiser_load_ldt_ops);
+out_free_ldt:
+	kaiser_hook_unregister(&kaiser_free_ldt_ops);
+	synchronize_rcu_tasks();
 	return ret;
 }
 
 void kaiser_hooks_exit(void)
 {
 	kaiser_hook_unregister(&kaiser_free_ops);
-	kaiser_hook_unregister(&kaiser_ldt_ops);
+	kaiser_hooks_exit_ldt();
 }

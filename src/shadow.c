@@ -11,11 +11,11 @@
  * stop_machine() that switches those sites on, so no PGD is ever seen
  * half done.
  *
- * The kernel half of a user table is the template, except for an mm with
- * an LDT: the CPU reads the LDT through the current CR3, and the kernel
- * keeps it in the direct map or vmalloc space while its own isolation is
- * off. Such an mm gets the full kernel half (no isolation for it), and is
- * counted in ldt_fallbacks.
+ * The kernel half of a user table is the template, plus the mm's own LDT
+ * area (ldt.c) when it has one. The CPU reads the LDT through the current
+ * CR3: an mm whose LDT could not be mapped there (it predates the module
+ * and mapping it failed) gets the full kernel half instead, no isolation
+ * for it, counted in ldt_fallbacks (expected: none).
  */
 #define pr_fmt(fmt) "kaiser: " fmt
 
@@ -36,16 +36,6 @@ static atomic_long_t kaiser_nr_teardown_clears = ATOMIC_LONG_INIT(0);
 
 #define KAISER_USER_PRESENT	(_PAGE_USER | _PAGE_PRESENT)
 
-static struct list_head *kaiser_pgd_list(void)
-{
-	return (struct list_head *)kaiser_syms.pgd_list;
-}
-
-static spinlock_t *kaiser_pgd_lock(void)
-{
-	return (spinlock_t *)kaiser_syms.pgd_lock;
-}
-
 /* What __pti_set_user_pgtbl() leaves in the kernel's copy of a user entry. */
 static pgd_t kaiser_kernel_copy(pgd_t e)
 {
@@ -58,6 +48,17 @@ static pgd_t kaiser_kernel_copy(pgd_t e)
 static bool kaiser_mm_has_ldt(struct mm_struct *mm)
 {
 	return mm && READ_ONCE(mm->context.ldt);
+}
+
+/*
+ * Does @mm need the fallback? Only where its LDT cannot be freed under us:
+ * inside stop_machine(), or on a CPU about to load that LDT.
+ */
+static bool kaiser_mm_needs_fallback(struct mm_struct *mm)
+{
+	struct ldt_struct *ldt = mm ? READ_ONCE(mm->context.ldt) : NULL;
+
+	return ldt && !kaiser_ldt_mapped(mm, ldt);
 }
 
 /* Give a user table the full kernel half: the LDT fallback. */
@@ -95,7 +96,7 @@ static void kaiser_shadow_populate(pgd_t *pgd, struct mm_struct *mm)
 		WRITE_ONCE(user[i], e);
 		WRITE_ONCE(pgd[i], kaiser_kernel_copy(e));
 	}
-	if (kaiser_mm_has_ldt(mm)) {
+	if (kaiser_mm_needs_fallback(mm)) {
 		kaiser_shadow_full_kernel(pgd);
 		atomic_inc(&kaiser_nr_ldt_fallbacks);
 		return;
@@ -103,6 +104,7 @@ static void kaiser_shadow_populate(pgd_t *pgd, struct mm_struct *mm)
 	for (i = KERNEL_PGD_BOUNDARY; i < PTRS_PER_PGD; i++)
 		if (pgd_val(tmpl[i]))
 			WRITE_ONCE(user[i], tmpl[i]);
+	kaiser_ldt_mirror_root(pgd);
 }
 
 /* Zero one user table, writing only the entries in use. */
@@ -172,13 +174,13 @@ void kaiser_shadow_clear_all(void)
 }
 
 /*
- * An mm just got an LDT (modify_ldt(), or a fork that copied one) and is
- * about to load it: from the load_mm_ldt() hook, with interrupts off.
+ * A CPU is about to load the LDT of @mm, and that LDT is not in the LDT
+ * area (ldt.c, kaiser_ldt_load(), interrupts off): the fallback.
  * Idempotent: every CPU running the mm may call it.
  */
 void kaiser_shadow_ldt_loaded(struct mm_struct *mm)
 {
-	if (!kaiser_mm_has_ldt(mm) || kaiser_shadow_kernel_half_is(mm->pgd, mm->pgd))
+	if (kaiser_shadow_kernel_half_is(mm->pgd, mm->pgd))
 		return;
 	kaiser_shadow_full_kernel(mm->pgd);
 	atomic_inc(&kaiser_nr_ldt_fallbacks);
@@ -256,15 +258,18 @@ static void kaiser_audit_report(struct kaiser_audit *a, struct mm_struct *mm,
 /*
  * Check one user table against what it must hold: its user half equal to
  * the kernel's (but for the NX the kernel copy carries), its kernel half
- * equal to the template, or to the kernel's own half for an LDT fallback.
- * Reports each wrong kernel-half entry through @report.
+ * equal to the template but for the LDT area, which is the kernel
+ * table's; or, for an LDT fallback, equal to the kernel's whole half. The
+ * audit holds pgd_lock only, so it decides which from the table itself
+ * and never reads an LDT (modify_ldt() may be freeing one). Sets
+ * *fallback when the table is a fallback.
  */
 static unsigned int kaiser_audit_pgd(pgd_t *pgd, struct mm_struct *mm,
-				     struct kaiser_audit *a)
+				     struct kaiser_audit *a, bool *fallback)
 {
 	pgd_t *user = kernel_to_user_pgdp(pgd);
-	pgd_t *want = kaiser_mm_has_ldt(mm) ? pgd : kaiser_template_pgd();
-	unsigned int i, bad = 0;
+	pgd_t *want = kaiser_template_pgd();
+	unsigned int i, ldt = pgd_index(LDT_BASE_ADDR), bad = 0;
 
 	for (i = 0; i < KERNEL_PGD_BOUNDARY; i++) {
 		if (kaiser_mirror_ok(&pgd[i], &user[i]))
@@ -274,19 +279,17 @@ static unsigned int kaiser_audit_pgd(pgd_t *pgd, struct mm_struct *mm,
 		kaiser_audit_report(a, mm, i, pgd_val(READ_ONCE(user[i])),
 				    pgd_val(READ_ONCE(pgd[i])));
 	}
-	/*
-	 * An mm with an LDT gets the full kernel half when a CPU loads that
-	 * LDT (the load_mm_ldt() hook); until then no CPU uses it, and its
-	 * table may still be the template: both are right.
-	 */
-	if (want == pgd && kaiser_shadow_kernel_half_is(pgd, kaiser_template_pgd()))
-		want = kaiser_template_pgd();
+	*fallback = kaiser_mm_has_ldt(mm) && kaiser_shadow_kernel_half_is(pgd, pgd) &&
+		    !kaiser_shadow_kernel_half_is(pgd, want);
+	if (*fallback)
+		want = pgd;
 	for (i = KERNEL_PGD_BOUNDARY; i < PTRS_PER_PGD; i++) {
 		pgd_t u = READ_ONCE(user[i]);
+		pgd_t w = READ_ONCE(*(i == ldt ? &pgd[i] : &want[i]));
 
-		if (pgd_val(u) != pgd_val(READ_ONCE(want[i]))) {
+		if (pgd_val(u) != pgd_val(w)) {
 			bad++;
-			kaiser_audit_report(a, mm, i, pgd_val(u), pgd_val(want[i]));
+			kaiser_audit_report(a, mm, i, pgd_val(u), pgd_val(w));
 		}
 	}
 	return bad;
@@ -302,11 +305,13 @@ void kaiser_shadow_audit(struct kaiser_audit *a)
 		struct mm_struct *mm = kaiser_pgd_mm(page);
 		pgd_t *pgd = page_address(page);
 
+		bool fallback;
+
 		a->tables++;
-		if (kaiser_mm_has_ldt(mm))
-			a->ldt_fallbacks++;
-		if (kaiser_audit_pgd(pgd, mm, a))
+		if (kaiser_audit_pgd(pgd, mm, a, &fallback))
 			a->bad_tables++;
+		if (fallback)
+			a->ldt_fallbacks++;
 	}
 	spin_unlock(kaiser_pgd_lock());
 }

@@ -13,12 +13,14 @@
  *       CR3.
  *   E2  every PGD on pgd_list gets its user table; the mirroring,
  *       template and TLB C sites and the exits to the user table go live;
- *       CR4.PGE is cleared and every ASID flushed on every CPU. From here
- *       user mode runs on user tables.
+ *       CR4.PGE is cleared and every ASID flushed on every CPU, and each
+ *       CPU loads LDTR again (an LDT's alias in the LDT area now). From
+ *       here user mode runs on user tables.
  *
- * Disabling runs the same in reverse (D1: exits, C sites, NX marks, PGE;
- * grace period; D2: entry code, user tables cleared), then frees the
- * template. Every step checks all its sites before writing any, so a step
+ * Before E1, every LDT that predates the module is mapped into its mm's
+ * LDT area (ldt.c), so E2 finds them there. Disabling runs the same in
+ * reverse (D1: exits, C sites, NX marks, PGE, LDTR; grace period; D2:
+ * entry code, user tables cleared), then frees the template. Every step checks all its sites before writing any, so a step
  * that fails has changed nothing, and enable undoes the steps before it.
  * All transitions hold kaiser_state_lock; a second writer is refused.
  */
@@ -77,6 +79,7 @@ enum kaiser_pge { KAISER_PGE_KEEP, KAISER_PGE_CLEAR, KAISER_PGE_SET };
 struct kaiser_step {
 	int (*patch)(void);	/* runs on the first CPU in */
 	enum kaiser_pge pge;	/* then on every CPU */
+	bool ldt;		/* and each reloads LDTR */
 	atomic_t cpus;
 	atomic_t done;
 	int ret;
@@ -101,12 +104,16 @@ static int kaiser_step_fn(void *data)
 	sync_core();
 	if (!st->ret && st->pge != KAISER_PGE_KEEP)
 		kaiser_tlb_switch(st->pge == KAISER_PGE_CLEAR);
+	if (!st->ret && st->ldt)
+		kaiser_ldt_reload_cpu();
 	return st->ret;
 }
 
 static int kaiser_step(int (*patch)(void), enum kaiser_pge pge)
 {
-	struct kaiser_step st = { .patch = patch, .pge = pge };
+	/* E2 and D1, the steps that change PGE, change what LDTR must hold. */
+	struct kaiser_step st = { .patch = patch, .pge = pge,
+				  .ldt = pge != KAISER_PGE_KEEP };
 
 	atomic_set(&st.cpus, 0);
 	atomic_set(&st.done, 0);
@@ -197,6 +204,7 @@ static int kaiser_enable(void)
 	ret = kaiser_template_build();
 	if (ret)
 		goto out_release;
+	kaiser_ldt_map_existing();
 	ret = kaiser_step(kaiser_patch_e1, KAISER_PGE_KEEP);
 	if (ret) {
 		pr_err("enable failed: entry sites changed under us (%d)\n", ret);

@@ -49,6 +49,7 @@ static ssize_t status_show(struct kobject *kobj, struct kobj_attribute *attr,
 			  "sites_patched: %u\n"
 			  "mms_covered: %u/%u\n"
 			  "ldt_fallbacks: %u\n"
+			  "ldt_areas: %u\n"
 			  "mirror_mismatches: %u\n"
 			  "teardown_checks: %lu\n"
 			  "teardown_clears: %lu\n"
@@ -69,6 +70,7 @@ static ssize_t status_show(struct kobject *kobj, struct kobj_attribute *attr,
 			  kaiser_sites_active(),
 			  a.tables - a.bad_tables, a.tables,
 			  a.ldt_fallbacks,
+			  kaiser_ldt_trees(),
 			  a.mirror_mismatches,
 			  kaiser_shadow_teardown_checks(),
 			  kaiser_shadow_teardown_clears(),

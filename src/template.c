@@ -368,7 +368,7 @@ static void kaiser_walk_p4d(struct kaiser_walk *w, p4d_t *p4d, unsigned int n)
 }
 
 /*
- * Walk the kernel half (entries KERNEL_PGD_BOUNDARY..) of the PGD page
+ * Walk the kernel half (entries KAISER_KERNEL_HALF..) of the PGD page
  * @pgd and return the distinct physical bytes it maps, each page once
  * however many times it is mapped (ESPFIX maps a few pages many times).
  */
@@ -379,7 +379,7 @@ unsigned long kaiser_kernel_bytes(pgd_t *pgd)
 
 	xa_init(&w.tables);
 	xa_init(&w.leaves);
-	for (i = KERNEL_PGD_BOUNDARY; i < PTRS_PER_PGD; i++) {
+	for (i = KAISER_KERNEL_HALF; i < PTRS_PER_PGD; i++) {
 		pgd_t e = READ_ONCE(pgd[i]);
 
 		if (!pgd_present(e))

@@ -98,6 +98,16 @@ void kaiser_tlb_switch(bool on)
 		this_cpu_write(*pending, false);
 }
 
+/* The mm whose page table this CPU runs on (interrupts off). */
+struct mm_struct *kaiser_loaded_mm(void)
+{
+	struct mm_struct *__percpu *loaded =
+		(struct mm_struct *__percpu *)(kaiser_syms.cpu_tlbstate +
+					       kaiser_tlbstate_loaded_mm);
+
+	return this_cpu_read(*loaded);
+}
+
 const char *kaiser_pcid_mode(void)
 {
 	if (!kaiser_pcid_in_use())

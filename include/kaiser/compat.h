@@ -66,6 +66,13 @@
 #define kaiser_ftrace_arg1(fregs)	(ftrace_get_regs(fregs)->si)
 
 /*
+ * Make a traced function's call run @fn instead (an IPMODIFY hook): ftrace
+ * returns to the saved instruction pointer, and @fn returns to the caller.
+ */
+#define kaiser_ftrace_set_ip(fregs, fn) \
+	(ftrace_get_regs(fregs)->ip = (unsigned long)(fn))
+
+/*
  * The mm of a TLB gather. <asm/tlb.h> cannot be included by modules (the
  * TLB flush API it uses is hidden from them), so read the first member of
  * struct mmu_gather, which is the mm in every kernel since 2.6.

@@ -6,9 +6,12 @@
 #ifndef _KAISER_KAISER_H
 #define _KAISER_KAISER_H
 
+#include <linux/list.h>
+#include <linux/spinlock_types.h>
 #include <linux/types.h>
 #include <asm/pgtable_types.h>
 
+struct ldt_struct;
 struct mm_struct;
 struct page;
 
@@ -57,6 +60,14 @@ struct kaiser_site {
  */
 #define kaiser_hw_present(val)	(((val) & _PAGE_PRESENT) != 0)
 
+/*
+ * The first top-level entry of the CPU's kernel half (the top address bit
+ * set). The kernel's KERNEL_PGD_BOUNDARY starts higher, at the direct map:
+ * the LDT remap area lies between the two. Counts and listings of what a
+ * user table maps of the kernel start here.
+ */
+#define KAISER_KERNEL_HALF	(PTRS_PER_PGD / 2)
+
 /* symbols.c: unexported kernel symbols, resolved once at load */
 struct kaiser_syms {
 	unsigned long text;		/* _text */
@@ -72,6 +83,17 @@ struct kaiser_syms {
 
 extern struct kaiser_syms kaiser_syms;
 int kaiser_resolve_symbols(void);
+
+/* The kernel's list of every PGD, and its lock. */
+static inline struct list_head *kaiser_pgd_list(void)
+{
+	return (struct list_head *)kaiser_syms.pgd_list;
+}
+
+static inline spinlock_t *kaiser_pgd_lock(void)
+{
+	return (spinlock_t *)kaiser_syms.pgd_lock;
+}
 
 /* ibt_call.S: call a kernel function whose ENDBR64 may be sealed */
 unsigned long kaiser_call_sealed(unsigned long fn, unsigned long a1,
@@ -128,9 +150,21 @@ unsigned long kaiser_shadow_teardown_checks(void);
 unsigned long kaiser_shadow_teardown_clears(void);
 void kaiser_shadow_audit(struct kaiser_audit *a);
 
+/* ldt.c: LDTs in the LDT remap area */
+bool kaiser_ldt_mapped(struct mm_struct *mm, struct ldt_struct *ldt);
+void kaiser_ldt_mirror_root(pgd_t *pgd);
+int kaiser_ldt_map(struct mm_struct *mm, struct ldt_struct *ldt, int slot);
+void kaiser_ldt_load(struct mm_struct *mm);
+void kaiser_ldt_reload_cpu(void);
+void kaiser_ldt_release(struct mm_struct *mm);
+void kaiser_ldt_release_all(void);
+void kaiser_ldt_map_existing(void);
+unsigned int kaiser_ldt_trees(void);
+
 /* mm_hooks.c: ftrace hooks on the mm life cycle */
 int kaiser_hooks_init(void);
 void kaiser_hooks_exit(void);
+void kaiser_hooks_leave(void);
 
 /* tlb.c: global pages */
 int kaiser_tlb_init(void);
@@ -138,6 +172,8 @@ void kaiser_tlb_exit(void);
 void kaiser_tlb_set_nonglobal(bool nonglobal);	/* this CPU, irqs off */
 void kaiser_tlb_switch(bool on);		/* this CPU, irqs off */
 extern const size_t kaiser_tlbstate_invalidate_other;	/* tlb_layout.c */
+extern const size_t kaiser_tlbstate_loaded_mm;		/* tlb_layout.c */
+struct mm_struct *kaiser_loaded_mm(void);		/* this CPU's */
 const char *kaiser_pcid_mode(void);
 bool kaiser_tlb_pcid_flush(void);
 const char *kaiser_tlb_mode(void);

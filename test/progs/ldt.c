@@ -5,6 +5,12 @@
  * read memory through it, in this process, in forked children (which
  * inherit the LDT) and after exec-free re-installs. Prints "ldt ok" and
  * exits 0 when every read returned the expected data.
+ *
+ * ldt hold SECONDS: install one LDT entry, print "ldt holding pid=N", then
+ * for SECONDS keep loading the selector and reading through it (with a
+ * short sleep, a system call, between reads), so that isolation can be
+ * switched, or the module loaded and unloaded, while the process has an
+ * LDT in use. Prints "ldt ok" and exits 0 if every read was right.
  */
 #include <asm/ldt.h>
 #include <stdio.h>
@@ -12,6 +18,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static unsigned int data[1024] = { 0x6b616973 };
@@ -39,6 +46,31 @@ static unsigned int read_through(unsigned int entry)
 	return v;
 }
 
+static int hold(double secs)
+{
+	struct timespec nap = { 0, 1000 * 1000 }, t0, t;
+	unsigned long reads = 0;
+
+	if (install(0)) {
+		perror("ldt: modify_ldt");
+		return 1;
+	}
+	printf("ldt holding pid=%d\n", (int)getpid());
+	fflush(stdout);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		if (read_through(0) != data[0]) {
+			printf("ldt: wrong data through the LDT after %lu reads\n", reads);
+			return 1;
+		}
+		reads++;
+		nanosleep(&nap, NULL);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9 < secs);
+	printf("ldt ok: %lu reads\n", reads);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int rounds = argc > 1 ? atoi(argv[1]) : 10;
@@ -49,6 +81,8 @@ int main(int argc, char **argv)
 		printf("ldt: data above 4 GiB, cannot test\n");
 		return 2;
 	}
+	if (argc > 2 && !strcmp(argv[1], "hold"))
+		return hold(atof(argv[2]));
 	for (i = 0; i < rounds; i++) {
 		if (install(i % 8)) {
 			perror("ldt: modify_ldt");
