@@ -148,7 +148,10 @@ static void kaiser_hooks_exit_ldt(void)
 	while (atomic_read(&kaiser_hooks_inflight))
 		usleep_range(1000, 2000);
 	synchronize_rcu_tasks();
-	kaiser_ldt_release_all();
+	if (kaiser_state() == KAISER_OFF)
+		kaiser_ldt_release_all();
+	else	/* disable failed: LDTRs may point into the areas; leak them */
+		pr_crit("LDT areas left in place: isolation is still on\n");
 	kaiser_hook_unregister(&kaiser_load_ldt_ops);
 	kaiser_hook_unregister(&kaiser_free_ldt_ops);
 	synchronize_rcu_tasks();
