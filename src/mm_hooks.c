@@ -38,6 +38,10 @@
 #include <kaiser/compat.h>
 #include <kaiser/kaiser.h>
 
+/* A hook that watches, and one that makes the call run kaiser's function. */
+#define KAISER_HOOK_WATCH	(FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_RECURSION)
+#define KAISER_HOOK_REPLACE	(KAISER_HOOK_WATCH | FTRACE_OPS_FL_IPMODIFY)
+
 /* Calls of kaiser_ldt_map() entered and not yet returned. */
 static atomic_t kaiser_hooks_inflight = ATOMIC_INIT(0);
 
@@ -57,8 +61,7 @@ static void notrace kaiser_load_mm_ldt_hook(unsigned long ip,
 
 static struct ftrace_ops kaiser_load_ldt_ops = {
 	.func = kaiser_load_mm_ldt_hook,
-	.flags = FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_IPMODIFY |
-		 FTRACE_OPS_FL_RECURSION,
+	.flags = KAISER_HOOK_REPLACE,
 };
 
 /* map_ldt_struct(mm, ldt, slot): kaiser_ldt_map() instead. */
@@ -73,8 +76,7 @@ static void notrace kaiser_map_ldt_hook(unsigned long ip,
 
 static struct ftrace_ops kaiser_map_ldt_ops = {
 	.func = kaiser_map_ldt_hook,
-	.flags = FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_IPMODIFY |
-		 FTRACE_OPS_FL_RECURSION,
+	.flags = KAISER_HOOK_REPLACE,
 };
 
 /* free_ldt_pgtables(struct mm_struct *mm): the LDT area's tree goes. */
@@ -88,7 +90,7 @@ static void notrace kaiser_free_ldt_hook(unsigned long ip,
 
 static struct ftrace_ops kaiser_free_ldt_ops = {
 	.func = kaiser_free_ldt_hook,
-	.flags = FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_RECURSION,
+	.flags = KAISER_HOOK_WATCH,
 };
 
 /* ___pud_free_tlb(struct mmu_gather *tlb, pud_t *pud), and the p4d one. */
@@ -106,7 +108,7 @@ static void notrace kaiser_table_free_hook(unsigned long ip,
 
 static struct ftrace_ops kaiser_free_ops = {
 	.func = kaiser_table_free_hook,
-	.flags = FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_RECURSION,
+	.flags = KAISER_HOOK_WATCH,
 };
 
 /* Add @func to @ops's filter; @ops is registered by kaiser_hooks_init(). */
