@@ -7,12 +7,14 @@
  * exits 0 when every read returned the expected data.
  *
  * ldt hold SECONDS: install one LDT entry, print "ldt holding pid=N", then
- * for SECONDS keep loading the selector and reading through it (with a
- * short sleep, a system call, between reads), so that isolation can be
- * switched, or the module loaded and unloaded, while the process has an
- * LDT in use. Prints "ldt ok" and exits 0 if every read was right.
+ * keep loading the selector and reading through it (with a short sleep, a
+ * system call, between reads) until SIGUSR1 arrives or SECONDS pass, so
+ * that isolation can be switched, or the module loaded and unloaded,
+ * while the process has an LDT in use, however slow the machine. Prints
+ * "ldt ok" and exits 0 if every read was right.
  */
 #include <asm/ldt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,11 +48,20 @@ static unsigned int read_through(unsigned int entry)
 	return v;
 }
 
+static volatile sig_atomic_t hold_stop;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	hold_stop = 1;
+}
+
 static int hold(double secs)
 {
 	struct timespec nap = { 0, 1000 * 1000 }, t0, t;
 	unsigned long reads = 0;
 
+	signal(SIGUSR1, on_usr1);
 	if (install(0)) {
 		perror("ldt: modify_ldt");
 		return 1;
@@ -66,7 +77,8 @@ static int hold(double secs)
 		reads++;
 		nanosleep(&nap, NULL);
 		clock_gettime(CLOCK_MONOTONIC, &t);
-	} while ((t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9 < secs);
+	} while (!hold_stop &&
+		 (t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9 < secs);
 	printf("ldt ok: %lu reads\n", reads);
 	return 0;
 }
