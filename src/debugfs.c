@@ -15,6 +15,7 @@
 #include <linux/kernel.h>
 #include <linux/mm.h>
 #include <linux/pid.h>
+#include <linux/sched.h>
 #include <linux/sched/mm.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -111,6 +112,8 @@ static void kaiser_dump_pmd(struct kaiser_range *r, pmd_t *pmd, unsigned long va
 		pmd_t e = READ_ONCE(pmd[i]);
 		pte_t *pte;
 
+		/* ESPFIX alone is 65536 lines: slow emulators would lock up. */
+		cond_resched();
 		if (!kaiser_hw_present(pmd_val(e)))
 			continue;
 		if (pmd_leaf(e)) {

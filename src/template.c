@@ -324,6 +324,7 @@ static void kaiser_walk_pmd(struct kaiser_walk *w, pmd_t *pmd)
 		pmd_t e = READ_ONCE(pmd[i]);
 		pte_t *pte;
 
+		cond_resched();		/* ESPFIX: 65536 leaves */
 		if (!kaiser_hw_present(pmd_val(e)))
 			continue;
 		if (pmd_leaf(e)) {
