@@ -35,8 +35,11 @@
  * Nothing is unmapped before the whole tree goes, at exit or unload, after
  * a TLB flush on every CPU: no CPU can hold a translation of a freed page.
  *
- * The user table's top-level entry for the area mirrors the kernel table's
- * (written here, and by the enable step for PGDs that already had one).
+ * The user table's top-level entry for the area mirrors the kernel table's:
+ * written here when the tree appears, and, for PGDs that had one before
+ * isolation went on, by the enable step's copy of the user half (shadow.c):
+ * the area lies below KERNEL_PGD_BOUNDARY, just under the direct map, in
+ * both paging modes.
  */
 #define pr_fmt(fmt) "kaiser: " fmt
 
@@ -102,6 +105,19 @@ static pte_t *kaiser_ldt_ptes(pgd_t *pgd)
 	return pte_offset_kernel(pmd, LDT_BASE_ADDR);
 }
 
+/* Does @mm have an LDT? (Only the pointer is read: it may be freed.) */
+bool kaiser_mm_has_ldt(struct mm_struct *mm)
+{
+	return mm && READ_ONCE(mm->context.ldt);
+}
+
+/* The user table's entry for the LDT area is the kernel table's. */
+static void kaiser_ldt_mirror_root(pgd_t *pgd)
+{
+	WRITE_ONCE(*kaiser_ldt_root(kernel_to_user_pgdp(pgd)),
+		   READ_ONCE(*kaiser_ldt_root(pgd)));
+}
+
 /* Point the empty table entry @e at a new zeroed table of its own. */
 static int kaiser_ldt_new_table(unsigned long *e)
 {
@@ -146,13 +162,6 @@ out:
 	return kaiser_ldt_ptes(pgd);
 }
 
-/* The user table's entry for the LDT area is the kernel table's. */
-void kaiser_ldt_mirror_root(pgd_t *pgd)
-{
-	WRITE_ONCE(*kaiser_ldt_root(kernel_to_user_pgdp(pgd)),
-		   READ_ONCE(*kaiser_ldt_root(pgd)));
-}
-
 /* Read-only, not executable, not global, kernel only: as upstream's. */
 static pgprot_t kaiser_ldt_prot(void)
 {
@@ -160,7 +169,8 @@ static pgprot_t kaiser_ldt_prot(void)
 }
 
 /*
- * Copy @ldt into @slot of @mm's LDT area. Called with the mm's LDT
+ * Copy @ldt into @slot of @mm's LDT area and record the slot in it. Called
+ * with the mm's LDT
  * writers excluded (modify_ldt() holds ldt_usr_sem, fork has the new mm to
  * itself, the enable step takes ldt_usr_sem) and @slot unused by any CPU.
  */
@@ -199,6 +209,7 @@ static int kaiser_ldt_fill(struct mm_struct *mm, struct ldt_struct *ldt,
 			set_pte(&ptes[i], pfn_pte(page_to_pfn(page), kaiser_ldt_prot()));
 		left -= n;
 	}
+	WRITE_ONCE(ldt->slot, slot);
 	return 0;
 }
 
@@ -228,8 +239,6 @@ int kaiser_ldt_map(struct mm_struct *mm, struct ldt_struct *ldt, int slot)
 {
 	int ret = kaiser_ldt_fill(mm, ldt, slot);
 
-	if (!ret)
-		WRITE_ONCE(ldt->slot, slot);
 	kaiser_hooks_leave();
 	return ret;
 }
@@ -261,7 +270,7 @@ void kaiser_ldt_reload_cpu(void)
 {
 	struct mm_struct *mm = kaiser_loaded_mm();
 
-	if (mm && READ_ONCE(mm->context.ldt))
+	if (kaiser_mm_has_ldt(mm))
 		kaiser_ldt_load(mm);
 }
 
@@ -364,8 +373,8 @@ static void kaiser_ldt_map_one(struct mm_struct *mm)
 
 	down_write(&mm->context.ldt_usr_sem);
 	ldt = mm->context.ldt;
-	if (ldt && !kaiser_ldt_mapped(mm, ldt) && !kaiser_ldt_fill(mm, ldt, 0))
-		WRITE_ONCE(ldt->slot, 0);
+	if (ldt && !kaiser_ldt_mapped(mm, ldt))
+		kaiser_ldt_fill(mm, ldt, 0);
 	up_write(&mm->context.ldt_usr_sem);
 }
 
@@ -383,9 +392,7 @@ void kaiser_ldt_map_existing(void)
 
 	spin_lock(kaiser_pgd_lock());
 	list_for_each_entry(page, kaiser_pgd_list(), lru) {
-		struct mm_struct *mm = kaiser_pgd_page_mm(page);
-
-		if (mm && READ_ONCE(mm->context.ldt))
+		if (kaiser_mm_has_ldt(kaiser_pgd_page_mm(page)))
 			cap++;
 	}
 	spin_unlock(kaiser_pgd_lock());
@@ -398,7 +405,7 @@ void kaiser_ldt_map_existing(void)
 	list_for_each_entry(page, kaiser_pgd_list(), lru) {
 		struct mm_struct *mm = kaiser_pgd_page_mm(page);
 
-		if (n < cap && mm && READ_ONCE(mm->context.ldt) && mmget_not_zero(mm))
+		if (n < cap && kaiser_mm_has_ldt(mm) && mmget_not_zero(mm))
 			mms[n++] = mm;
 	}
 	spin_unlock(kaiser_pgd_lock());

@@ -45,11 +45,6 @@ static pgd_t kaiser_kernel_copy(pgd_t e)
 	return e;
 }
 
-static bool kaiser_mm_has_ldt(struct mm_struct *mm)
-{
-	return mm && READ_ONCE(mm->context.ldt);
-}
-
 /*
  * Does @mm need the fallback? Only where its LDT cannot be freed under us:
  * inside stop_machine(), or on a CPU about to load that LDT.
@@ -104,7 +99,6 @@ static void kaiser_shadow_populate(pgd_t *pgd, struct mm_struct *mm)
 	for (i = KERNEL_PGD_BOUNDARY; i < PTRS_PER_PGD; i++)
 		if (pgd_val(tmpl[i]))
 			WRITE_ONCE(user[i], tmpl[i]);
-	kaiser_ldt_mirror_root(pgd);
 }
 
 /* Zero one user table, writing only the entries in use. */
@@ -257,9 +251,9 @@ static void kaiser_audit_report(struct kaiser_audit *a, struct mm_struct *mm,
 
 /*
  * Check one user table against what it must hold: its user half equal to
- * the kernel's (but for the NX the kernel copy carries), its kernel half
- * equal to the template but for the LDT area, which is the kernel
- * table's; or, for an LDT fallback, equal to the kernel's whole half. The
+ * the kernel's (but for the NX the kernel copy carries; the LDT area lies
+ * in this part, below KERNEL_PGD_BOUNDARY), its kernel half equal to the
+ * template, or, for an LDT fallback, to the kernel's whole half. The
  * audit holds pgd_lock only, so it decides which from the table itself
  * and never reads an LDT (modify_ldt() may be freeing one). Sets
  * *fallback when the table is a fallback.
@@ -269,7 +263,7 @@ static unsigned int kaiser_audit_pgd(pgd_t *pgd, struct mm_struct *mm,
 {
 	pgd_t *user = kernel_to_user_pgdp(pgd);
 	pgd_t *want = kaiser_template_pgd();
-	unsigned int i, ldt = pgd_index(LDT_BASE_ADDR), bad = 0;
+	unsigned int i, bad = 0;
 
 	for (i = 0; i < KERNEL_PGD_BOUNDARY; i++) {
 		if (kaiser_mirror_ok(&pgd[i], &user[i]))
@@ -279,17 +273,15 @@ static unsigned int kaiser_audit_pgd(pgd_t *pgd, struct mm_struct *mm,
 		kaiser_audit_report(a, mm, i, pgd_val(READ_ONCE(user[i])),
 				    pgd_val(READ_ONCE(pgd[i])));
 	}
-	*fallback = kaiser_mm_has_ldt(mm) && kaiser_shadow_kernel_half_is(pgd, pgd) &&
-		    !kaiser_shadow_kernel_half_is(pgd, want);
+	*fallback = kaiser_mm_has_ldt(mm) && kaiser_shadow_kernel_half_is(pgd, pgd);
 	if (*fallback)
 		want = pgd;
 	for (i = KERNEL_PGD_BOUNDARY; i < PTRS_PER_PGD; i++) {
 		pgd_t u = READ_ONCE(user[i]);
-		pgd_t w = READ_ONCE(*(i == ldt ? &pgd[i] : &want[i]));
 
-		if (pgd_val(u) != pgd_val(w)) {
+		if (pgd_val(u) != pgd_val(READ_ONCE(want[i]))) {
 			bad++;
-			kaiser_audit_report(a, mm, i, pgd_val(u), pgd_val(w));
+			kaiser_audit_report(a, mm, i, pgd_val(u), pgd_val(want[i]));
 		}
 	}
 	return bad;
@@ -304,7 +296,6 @@ void kaiser_shadow_audit(struct kaiser_audit *a)
 	list_for_each_entry(page, kaiser_pgd_list(), lru) {
 		struct mm_struct *mm = kaiser_pgd_mm(page);
 		pgd_t *pgd = page_address(page);
-
 		bool fallback;
 
 		a->tables++;

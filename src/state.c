@@ -20,8 +20,9 @@
  * Before E1, every LDT that predates the module is mapped into its mm's
  * LDT area (ldt.c), so E2 finds them there. Disabling runs the same in
  * reverse (D1: exits, C sites, NX marks, PGE, LDTR; grace period; D2:
- * entry code, user tables cleared), then frees the template. Every step checks all its sites before writing any, so a step
- * that fails has changed nothing, and enable undoes the steps before it.
+ * entry code, user tables cleared), then frees the template. Every step
+ * checks all its sites before writing any, so a step that fails has
+ * changed nothing, and enable undoes the steps before it.
  * All transitions hold kaiser_state_lock; a second writer is refused.
  */
 #define pr_fmt(fmt) "kaiser: " fmt

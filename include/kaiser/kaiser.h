@@ -151,8 +151,8 @@ unsigned long kaiser_shadow_teardown_clears(void);
 void kaiser_shadow_audit(struct kaiser_audit *a);
 
 /* ldt.c: LDTs in the LDT remap area */
+bool kaiser_mm_has_ldt(struct mm_struct *mm);
 bool kaiser_ldt_mapped(struct mm_struct *mm, struct ldt_struct *ldt);
-void kaiser_ldt_mirror_root(pgd_t *pgd);
 int kaiser_ldt_map(struct mm_struct *mm, struct ldt_struct *ldt, int slot);
 void kaiser_ldt_load(struct mm_struct *mm);
 void kaiser_ldt_reload_cpu(void);
