@@ -278,7 +278,7 @@ void kaiser_ldt_reload_cpu(void)
 
 static void kaiser_ldt_flush_cpu(void *unused)
 {
-	__flush_tlb_all();
+	kaiser_tlb_flush_all_local();
 }
 
 /* The table an entry points at (entries here are ours: 4 KiB tables). */

@@ -37,6 +37,13 @@ static const struct kaiser_sym kaiser_sym_table[] = {
 	{ "pgd_lock",		&kaiser_syms.pgd_lock,		true },
 	{ "init_top_pgt",	&kaiser_syms.init_top_pgt,	true },
 	{ "cpu_tlbstate",	&kaiser_syms.cpu_tlbstate,	true },
+	/*
+	 * Exported, but from 6.15 only to KVM's modules (a symbol namespace
+	 * modpost enforces): called through kaiser_call_sealed() everywhere,
+	 * so one build works on every kernel.
+	 */
+	{ "cr4_update_irqsoff",	&kaiser_syms.cr4_update_irqsoff, true },
+	{ "__flush_tlb_all",	&kaiser_syms.flush_tlb_all,	true },
 #ifdef KAISER_TEST_MISSING_SYMBOL	/* test build: prove the refusal */
 	{ KAISER_TEST_MISSING_SYMBOL,	&kaiser_syms.test_missing,	true },
 #endif

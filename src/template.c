@@ -9,7 +9,7 @@
  *
  *   - the CPU entry area (GDT, TSS, entry and exception stacks, read-only
  *     IDT), sharing the kernel's top-level entry as upstream does;
- *   - the ESPFIX stacks, likewise;
+ *   - the ESPFIX stacks, likewise, where the kernel has them;
  *   - the pages of .entry.text, one 4 KiB page at a time (upstream maps the
  *     whole 2 MiB around them);
  *   - each possible CPU's cpu_tss_rw page: entry_SYSCALL_64 spills RSP into
@@ -177,8 +177,11 @@ static int kaiser_tmpl_cpu_entry_area(void)
 	return kaiser_tmpl_share_p4d(CPU_ENTRY_AREA_BASE);
 }
 
+/* As upstream's pti_setup_espfix64(): only a kernel with ESPFIX has it. */
 static int kaiser_tmpl_espfix(void)
 {
+	if (!kaiser_has_espfix())
+		return 0;
 	return kaiser_tmpl_share_p4d(ESPFIX_BASE_ADDR);
 }
 

@@ -6,7 +6,7 @@
  * TLB entries survive a CR3 write: user code would keep kernel
  * translations after switching to its user table. kaiser clears CR4.PGE
  * on every CPU instead of rewriting every kernel PTE, through the
- * kernel's CR4 shadow (cr4_update_irqsoff()) so the kernel's own global
+ * kernel's CR4 shadow (cr4_update_irqsoff()), so the kernel's own global
  * flush, which toggles PGE from the shadow, keeps it clear. Clearing PGE
  * also flushes every global entry already in the TLB. CPUs that come
  * online while isolation is on get the same from the hotplug callback;
@@ -67,15 +67,28 @@ bool kaiser_tlb_pcid_flush(void)
 	return kaiser_pcid_in_use() && !kaiser_pcid_upstream;
 }
 
+/* CR4 and the kernel's per-CPU shadow of it; interrupts off. */
+static void kaiser_cr4_update(unsigned long set, unsigned long clear)
+{
+	WARN_ON_ONCE(!irqs_disabled());
+	kaiser_call_sealed(kaiser_syms.cr4_update_irqsoff, set, clear, 0, 0, 0);
+}
+
+/* Flush this CPU's TLB, global entries and every ASID included. */
+void kaiser_tlb_flush_all_local(void)
+{
+	kaiser_call_sealed(kaiser_syms.flush_tlb_all, 0, 0, 0, 0, 0);
+}
+
 /* This CPU, interrupts off. */
 void kaiser_tlb_set_nonglobal(bool nonglobal)
 {
 	if (!boot_cpu_has(X86_FEATURE_PGE))
 		return;
 	if (nonglobal)
-		cr4_update_irqsoff(0, X86_CR4_PGE);
+		kaiser_cr4_update(0, X86_CR4_PGE);
 	else
-		cr4_update_irqsoff(X86_CR4_PGE, 0);
+		kaiser_cr4_update(X86_CR4_PGE, 0);
 }
 
 /*
@@ -93,7 +106,7 @@ void kaiser_tlb_switch(bool on)
 						   kaiser_tlbstate_invalidate_other);
 
 	kaiser_tlb_set_nonglobal(on);
-	__flush_tlb_all();
+	kaiser_tlb_flush_all_local();
 	if (!on)
 		this_cpu_write(*pending, false);
 }

@@ -37,7 +37,7 @@
  * kernel allocates single pages when its isolation is off at boot
  * (pgd_allocation_order()); kaiser would have to provide the pairs.
  */
-#define KAISER_KERNEL_LACKS "8 KiB PGD pairs (6.15+ allocates single PGD pages; not supported yet)"
+#define KAISER_KERNEL_SINGLE_PGD
 #endif
 
 /* FRED (6.9+) enters the kernel without the IDT: isolation cannot work. */
@@ -46,6 +46,23 @@
 #else
 #define kaiser_fred_enabled()	false
 #endif
+
+/*
+ * INVLPGB (6.15+, AMD): broadcast TLB flushes of global ASIDs, which the
+ * user-ASID flush bookkeeping of the PTI exits cannot reach. The kernel
+ * itself turns INVLPGB off when its isolation is on.
+ */
+#ifdef X86_FEATURE_INVLPGB
+#define kaiser_invlpgb_in_use()	cpu_feature_enabled(X86_FEATURE_INVLPGB)
+#else
+#define kaiser_invlpgb_in_use()	false
+#endif
+
+/*
+ * ESPFIX64 (the 16-bit stack-segment fix) exists only with
+ * CONFIG_X86_16BIT; Debian's cloud kernels are built without it.
+ */
+#define kaiser_has_espfix()	IS_ENABLED(CONFIG_X86_ESPFIX64)
 
 /* CET indirect-branch tracking in the kernel (5.18+). */
 #if defined(X86_FEATURE_IBT) && IS_ENABLED(CONFIG_X86_KERNEL_IBT)

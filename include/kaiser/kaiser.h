@@ -78,6 +78,8 @@ struct kaiser_syms {
 	unsigned long pgd_lock;
 	unsigned long init_top_pgt;	/* swapper_pg_dir */
 	unsigned long cpu_tlbstate;	/* per-CPU struct tlb_state */
+	unsigned long cr4_update_irqsoff;	/* CR4 and its per-CPU shadow */
+	unsigned long flush_tlb_all;	/* __flush_tlb_all(): this CPU, all ASIDs */
 	unsigned long test_missing;	/* KAISER_TEST_MISSING_SYMBOL builds */
 };
 
@@ -171,6 +173,7 @@ int kaiser_tlb_init(void);
 void kaiser_tlb_exit(void);
 void kaiser_tlb_set_nonglobal(bool nonglobal);	/* this CPU, irqs off */
 void kaiser_tlb_switch(bool on);		/* this CPU, irqs off */
+void kaiser_tlb_flush_all_local(void);		/* this CPU, every ASID */
 extern const size_t kaiser_tlbstate_invalidate_other;	/* tlb_layout.c */
 extern const size_t kaiser_tlbstate_loaded_mm;		/* tlb_layout.c */
 struct mm_struct *kaiser_loaded_mm(void);		/* this CPU's */
