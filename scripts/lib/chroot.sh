@@ -1,0 +1,38 @@
+# shellcheck shell=bash
+# Sourced by scripts that run commands inside a cached debootstrap root
+# (scripts/kernel-fetch, scripts/build-module). Nothing run here can load
+# a module on this host: every command runs in a private mount namespace
+# (its mounts vanish with it and never propagate to the host) without
+# CAP_SYS_MODULE in its bounding set, as in scripts/guest-rootfs.
+
+# kaiser_in_ns CMD...: run CMD in a private mount namespace without
+# CAP_SYS_MODULE.
+kaiser_in_ns() {
+	unshare --mount --propagation private \
+		setpriv --bounding-set -sys_module -- "$@"
+}
+
+# kaiser_chroot ROOT BIND CMD...: run CMD inside the tree ROOT with /proc
+# (objtool of 7.x kernels reads it) and /dev mounted for the duration of
+# CMD only. BIND, unless empty, is a host directory bind-mounted at the
+# same path inside ROOT, so that paths under it mean the same file on both
+# sides. The environment is a clean one: nothing of the caller's (MAKEFLAGS,
+# KAISER_*) leaks into the tree.
+kaiser_chroot() {
+	local root=$1 bind=$2
+	shift 2
+	kaiser_in_ns bash -c '
+		set -e
+		r=$1 b=$2
+		shift 2
+		mount -t proc proc "$r/proc"
+		mount --rbind /dev "$r/dev"
+		if [ -n "$b" ]; then
+			mkdir -p "$r$b"
+			mount --bind "$b" "$r$b"
+		fi
+		exec env -i HOME=/root LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive \
+			PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+			chroot "$r" "$@"
+	' kaiser_chroot "$root" "$bind" "$@"
+}
