@@ -21,6 +21,7 @@ kaiser_in_ns() {
 kaiser_chroot() {
 	local root=$1 bind=$2
 	shift 2
+	# shellcheck disable=SC2016 # expanded by the inner shell
 	kaiser_in_ns bash -c '
 		set -e
 		r=$1 b=$2
