@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Sourced by scripts that run commands inside a cached debootstrap root
-# (scripts/kernel-fetch, scripts/build-module). Nothing run here can load
+# (scripts/kernel-fetch, scripts/build-module, test jobs that build test
+# modules). Nothing run here can load
 # a module on this host: every command runs in a private mount namespace
 # (its mounts vanish with it and never propagate to the host) without
 # CAP_SYS_MODULE in its bounding set, as in scripts/guest-rootfs.
@@ -36,4 +37,19 @@ kaiser_chroot() {
 			PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 			chroot "$r" "$@"
 	' kaiser_chroot "$root" "$bind" "$@"
+}
+
+# kaiser_kbuild CACHE REL DIR MAKEARGS...: build the external module in DIR
+# against the headers of REL where scripts/kernel-fetch installed them:
+# inside REL's build root (DIR bind-mounted at its own path), or on the
+# host for a cache entry that says so.
+kaiser_kbuild() {
+	local cache=$1 rel=$2 dir=$3 root=host
+	shift 3
+	[ ! -f "$cache/kernels/$rel/buildroot" ] || root=$(cat "$cache/kernels/$rel/buildroot")
+	if [ "$root" = host ]; then
+		make -C "/lib/modules/$rel/build" M="$dir" "$@"
+	else
+		kaiser_chroot "$root" "$dir" make -C "/lib/modules/$rel/build" M="$dir" "$@"
+	fi
 }
