@@ -39,6 +39,7 @@ static int __init kaiser_init(void)
 		goto out_hooks;
 	}
 	kaiser_debugfs_init();
+	kaiser_report_init();
 	if (enable) {
 		ret = kaiser_set_enabled(true);
 		if (ret)
@@ -50,6 +51,7 @@ static int __init kaiser_init(void)
 	return 0;
 
 out_sysfs:
+	kaiser_report_exit();
 	kaiser_debugfs_exit();
 	kaiser_sysfs_exit();
 out_hooks:
@@ -61,6 +63,7 @@ out_tlb:
 
 static void __exit kaiser_exit(void)
 {
+	kaiser_report_exit();
 	kaiser_debugfs_exit();
 	kaiser_sysfs_exit();
 	if (kaiser_shutdown())

@@ -168,6 +168,10 @@ int kaiser_hooks_init(void);
 void kaiser_hooks_exit(void);
 void kaiser_hooks_leave(void);
 
+/* vuln_report.c: the Meltdown line of the vulnerabilities files */
+void kaiser_report_init(void);
+void kaiser_report_exit(void);
+
 /* tlb.c: global pages */
 int kaiser_tlb_init(void);
 void kaiser_tlb_exit(void);
