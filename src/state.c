@@ -3,7 +3,7 @@
  * The isolation state machine: off -> enabling -> on -> disabling -> off.
  *
  * Enabling takes two stop_machine() steps with an RCU grace period between
- * them (DESIGN.md section 6):
+ * them (docs/design.md §3):
  *
  *   E1  entry code saves CR3 and switches to the kernel table. Harmless
  *       alone: every CR3 still holds a kernel table.

@@ -30,7 +30,7 @@ struct kaiser_site_desc {
  * When a site is switched on. Entry code that saves CR3 or switches to the
  * kernel table goes first; the code that switches back to the user table,
  * or restores a saved CR3, goes second, once no NMI that entered through
- * the old code can still be running (DESIGN.md section 6). The C sites
+ * the old code can still be running (docs/design.md §3.4). The C sites
  * that mirror user PGD entries and copy the template into new PGDs go with
  * the second phase, as they set NX on the kernel's copy of user entries.
  */
