@@ -61,17 +61,6 @@ int kaiser_check_kernel(void)
 		pr_err("refusing to load: in-kernel page-table isolation is already on\n");
 		return -EOPNOTSUPP;
 	}
-	/*
-	 * On PREEMPT_RT, pgd_lock and the page-table locks are sleeping locks
-	 * whose holders can be preempted: the stop_machine() steps that walk
-	 * pgd_list could wait forever for a holder that cannot run, and a
-	 * preempted writer of a top-level entry could outlive a step. Refuse
-	 * until the steps stop taking sleeping locks (docs/rt.md).
-	 */
-	if (IS_ENABLED(CONFIG_PREEMPT_RT)) {
-		pr_err("refusing to load: PREEMPT_RT kernel, where kaiser's enable and disable steps would wait on sleeping locks and could hang the machine; isolation stays off (boot with pti=on for the kernel's own isolation)\n");
-		return -EOPNOTSUPP;
-	}
 #ifdef KAISER_KERNEL_LACKS
 	pr_err("refusing to load: kernel built without " KAISER_KERNEL_LACKS "; isolation stays off\n");
 	return -EOPNOTSUPP;

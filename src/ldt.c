@@ -324,15 +324,27 @@ static unsigned long kaiser_ldt_detach(pgd_t *pgd)
 	return top;
 }
 
-/* free_ldt_pgtables(mm), at exit_mmap() or after a failed first map. */
-void kaiser_ldt_release(struct mm_struct *mm)
+/* Free @mm's LDT area, if it has one: may sleep. */
+static void kaiser_ldt_release(struct mm_struct *mm)
 {
-	unsigned long top = kaiser_ldt_detach(mm->pgd);
+	unsigned long top;
 
+	might_sleep();
+	top = kaiser_ldt_detach(mm->pgd);
 	if (!top)
 		return;
 	on_each_cpu(kaiser_ldt_flush_cpu, NULL, 1);
 	kaiser_ldt_free_tree(top);
+}
+
+/*
+ * free_ldt_pgtables(mm), at exit_mmap() or after a failed first map, in
+ * the kernel's sleepable context; the hook counted us in.
+ */
+void kaiser_ldt_free_pgtables(struct mm_struct *mm)
+{
+	kaiser_ldt_release(mm);
+	kaiser_hooks_leave();
 }
 
 #define KAISER_LDT_BATCH	32

@@ -2,14 +2,17 @@
 /*
  * ftrace hooks on the mm life cycle.
  *
- * The LDT (ldt.c): map_ldt_struct() and load_mm_ldt() are replaced, the
- * way livepatch replaces a function: the hook points the saved instruction
- * pointer at kaiser's version, which returns to the kernel's caller.
- * free_ldt_pgtables() is only watched (the kernel's body does nothing
- * with its isolation off). map_ldt_struct() may sleep, so the hook counts
- * each call in and kaiser_ldt_map() counts it out: unload waits for the
- * count, then for every task to pass a voluntary schedule, before the
- * module's text can go.
+ * The LDT (ldt.c): map_ldt_struct(), load_mm_ldt() and free_ldt_pgtables()
+ * are replaced, the way livepatch replaces a function: the hook points the
+ * saved instruction pointer at kaiser's version, which returns to the
+ * kernel's caller. (The kernel's own map and free do nothing with its
+ * isolation off.) map_ldt_struct() and free_ldt_pgtables() may sleep,
+ * and kaiser's versions do (allocating, flushing every CPU, freeing: the
+ * free is not done in the ftrace callback, whose preemption-off section
+ * the page allocator's locks must not be taken in on PREEMPT_RT). So
+ * their hooks count each call in and kaiser's versions count it out:
+ * unload waits for the count, then for every task to pass a voluntary
+ * schedule, before the module's text can go.
  *
  * ___pud_free_tlb() (4-level) and ___p4d_free_tlb() (5-level): the kernel
  * hands a page table that a top-level user entry pointed at to the TLB
@@ -42,7 +45,7 @@
 #define KAISER_HOOK_WATCH	(FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_RECURSION)
 #define KAISER_HOOK_REPLACE	(KAISER_HOOK_WATCH | FTRACE_OPS_FL_IPMODIFY)
 
-/* Calls of kaiser_ldt_map() entered and not yet returned. */
+/* Calls of kaiser_ldt_map() and _free_pgtables() not yet returned. */
 static atomic_t kaiser_hooks_inflight = ATOMIC_INIT(0);
 
 void kaiser_hooks_leave(void)
@@ -79,18 +82,19 @@ static struct ftrace_ops kaiser_map_ldt_ops = {
 	.flags = KAISER_HOOK_REPLACE,
 };
 
-/* free_ldt_pgtables(struct mm_struct *mm): the LDT area's tree goes. */
+/* free_ldt_pgtables(mm): kaiser_ldt_free_pgtables() instead. */
 static void notrace kaiser_free_ldt_hook(unsigned long ip,
 					 unsigned long parent_ip,
 					 struct ftrace_ops *op,
 					 struct ftrace_regs *fregs)
 {
-	kaiser_ldt_release((struct mm_struct *)kaiser_ftrace_arg0(fregs));
+	atomic_inc(&kaiser_hooks_inflight);
+	kaiser_ftrace_set_ip(fregs, kaiser_ldt_free_pgtables);
 }
 
 static struct ftrace_ops kaiser_free_ldt_ops = {
 	.func = kaiser_free_ldt_hook,
-	.flags = KAISER_HOOK_WATCH,
+	.flags = KAISER_HOOK_REPLACE,
 };
 
 /* ___pud_free_tlb(struct mmu_gather *tlb, pud_t *pud), and the p4d one. */
@@ -139,6 +143,14 @@ static void kaiser_hook_unregister(struct ftrace_ops *ops)
 	ftrace_free_filter(ops);
 }
 
+/* Wait until no task is in a replacement that a hook counted in. */
+static void kaiser_hooks_drain(void)
+{
+	while (atomic_read(&kaiser_hooks_inflight))
+		usleep_range(1000, 2000);
+	synchronize_rcu_tasks();
+}
+
 /*
  * The LDT hooks go in this order: no new mapping (and none still running
  * in kaiser_ldt_map()), then every LDT area's tree, then the hooks that
@@ -147,16 +159,14 @@ static void kaiser_hook_unregister(struct ftrace_ops *ops)
 static void kaiser_hooks_exit_ldt(void)
 {
 	kaiser_hook_unregister(&kaiser_map_ldt_ops);
-	while (atomic_read(&kaiser_hooks_inflight))
-		usleep_range(1000, 2000);
-	synchronize_rcu_tasks();
+	kaiser_hooks_drain();
 	if (kaiser_state() == KAISER_OFF)
 		kaiser_ldt_release_all();
 	else	/* disable failed: LDTRs may point into the areas; leak them */
 		pr_crit("LDT areas left in place: isolation is still on\n");
 	kaiser_hook_unregister(&kaiser_load_ldt_ops);
 	kaiser_hook_unregister(&kaiser_free_ldt_ops);
-	synchronize_rcu_tasks();
+	kaiser_hooks_drain();
 }
 
 /* Filter @ops on @func alone and register it. */

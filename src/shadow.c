@@ -130,16 +130,53 @@ static struct mm_struct *kaiser_pgd_mm(struct page *page)
 	return kaiser_pgd_page_mm(page);
 }
 
+/*
+ * Inside stop_machine(), before a step changes anything: take pgd_lock and
+ * make sure no writer of a top-level entry (under its mm's
+ * page_table_lock) is halfway through a store. Without PREEMPT_RT neither
+ * lock can be held here: a holder cannot be preempted, so every CPU left
+ * it before its stopper ran. On RT both are sleeping locks, and a
+ * preempted holder cannot run again until the step ends: the step must
+ * not wait for it (a hard lockup) nor go on without it (its store would
+ * land after the step). It returns -EAGAIN, changing nothing, and state.c
+ * runs it again once the holder has had a moment (docs/rt.md).
+ */
+int kaiser_shadow_lock(void)
+{
+	struct page *page;
+
+	WARN_ON_ONCE(!irqs_disabled());
+	if (!spin_trylock(kaiser_pgd_lock()))
+		return -EAGAIN;
+	list_for_each_entry(page, kaiser_pgd_list(), lru) {
+		struct mm_struct *mm = kaiser_pgd_mm(page);
+
+		/* Not held: nothing can take it until the step ends. */
+		if (!mm)
+			continue;
+		if (!spin_trylock(&mm->page_table_lock)) {
+			spin_unlock(kaiser_pgd_lock());
+			return -EAGAIN;
+		}
+		spin_unlock(&mm->page_table_lock);
+	}
+	return 0;
+}
+
+void kaiser_shadow_unlock(void)
+{
+	spin_unlock(kaiser_pgd_lock());
+}
+
 /* Inside stop_machine(): every PGD on pgd_list gets its user table. */
 void kaiser_shadow_populate_all(void)
 {
 	struct page *page;
 
+	lockdep_assert_held(kaiser_pgd_lock());
 	atomic_set(&kaiser_nr_ldt_fallbacks, 0);
-	spin_lock(kaiser_pgd_lock());
 	list_for_each_entry(page, kaiser_pgd_list(), lru)
 		kaiser_shadow_populate(page_address(page), kaiser_pgd_mm(page));
-	spin_unlock(kaiser_pgd_lock());
 }
 
 /* Inside stop_machine(), once no exit switches CR3: kernel copies lose NX. */
@@ -147,10 +184,9 @@ void kaiser_shadow_unmark_all(void)
 {
 	struct page *page;
 
-	spin_lock(kaiser_pgd_lock());
+	lockdep_assert_held(kaiser_pgd_lock());
 	list_for_each_entry(page, kaiser_pgd_list(), lru)
 		kaiser_shadow_unmark(page_address(page));
-	spin_unlock(kaiser_pgd_lock());
 }
 
 /*
@@ -161,10 +197,9 @@ void kaiser_shadow_clear_all(void)
 {
 	struct page *page;
 
-	spin_lock(kaiser_pgd_lock());
+	lockdep_assert_held(kaiser_pgd_lock());
 	list_for_each_entry(page, kaiser_pgd_list(), lru)
 		kaiser_shadow_clear(page_address(page));
-	spin_unlock(kaiser_pgd_lock());
 }
 
 /*

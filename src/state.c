@@ -28,6 +28,7 @@
 #define pr_fmt(fmt) "kaiser: " fmt
 
 #include <linux/atomic.h>
+#include <linux/delay.h>
 #include <linux/kernel.h>
 #include <linux/ktime.h>
 #include <linux/mutex.h>
@@ -41,6 +42,7 @@
 static DEFINE_MUTEX(kaiser_state_lock);
 static enum kaiser_state kaiser_cur_state = KAISER_OFF;
 static u64 kaiser_enable_ns, kaiser_disable_ns;
+static unsigned long kaiser_step_retries;
 
 enum kaiser_state kaiser_state(void)
 {
@@ -71,6 +73,11 @@ u64 kaiser_state_enable_ns(void)
 u64 kaiser_state_disable_ns(void)
 {
 	return kaiser_disable_ns;
+}
+
+unsigned long kaiser_state_step_retries(void)
+{
+	return READ_ONCE(kaiser_step_retries);
 }
 
 /* ---- one stop_machine() step --------------------------------------- */
@@ -110,15 +117,33 @@ static int kaiser_step_fn(void *data)
 	return st->ret;
 }
 
+/*
+ * A step that walks the page tables finds them busy (-EAGAIN) only on
+ * PREEMPT_RT, where a preempted holder of pgd_lock or of a page_table_lock
+ * must run before the step can (shadow.c, kaiser_shadow_lock()): let it
+ * run, and try again. Each try changes nothing before it gives up.
+ */
+#define KAISER_STEP_TRIES	2000
+
 static int kaiser_step(int (*patch)(void), enum kaiser_pge pge)
 {
 	/* E2 and D1, the steps that change PGE, change what LDTR must hold. */
 	struct kaiser_step st = { .patch = patch, .pge = pge,
 				  .ldt = pge != KAISER_PGE_KEEP };
+	unsigned int tries = 0;
+	int ret;
 
-	atomic_set(&st.cpus, 0);
-	atomic_set(&st.done, 0);
-	return stop_machine(kaiser_step_fn, &st, cpu_online_mask);
+	lockdep_assert_held(&kaiser_state_lock);
+	for (;;) {
+		atomic_set(&st.cpus, 0);
+		atomic_set(&st.done, 0);
+		st.ret = 0;
+		ret = stop_machine(kaiser_step_fn, &st, cpu_online_mask);
+		if (ret != -EAGAIN || ++tries == KAISER_STEP_TRIES)
+			return ret;
+		WRITE_ONCE(kaiser_step_retries, kaiser_step_retries + 1);
+		usleep_range(500, 1000);
+	}
 }
 
 /* ---- the four steps ------------------------------------------------ */
@@ -130,7 +155,11 @@ static int kaiser_patch_e1(void)
 
 static int kaiser_patch_e2(void)
 {
-	int ret = kaiser_sites_switch(KAISER_PHASE_EXIT, true);
+	int ret = kaiser_shadow_lock();
+
+	if (ret)
+		return ret;
+	ret = kaiser_sites_switch(KAISER_PHASE_EXIT, true);
 
 	if (!ret && kaiser_tlb_pcid_flush()) {
 		ret = kaiser_pcid_sites_switch(true);
@@ -147,36 +176,44 @@ static int kaiser_patch_e2(void)
 	}
 #endif
 
-	if (ret)
-		return ret;
-	kaiser_shadow_populate_all();
-	kaiser_set_state(KAISER_ON);
-	return 0;
+	if (!ret) {
+		kaiser_shadow_populate_all();
+		kaiser_set_state(KAISER_ON);
+	}
+	kaiser_shadow_unlock();
+	return ret;
 }
 
 static int kaiser_patch_d1(void)
 {
-	int ret = kaiser_pcid_sites_switch(false);
-
-	if (!ret)
-		ret = kaiser_sites_switch(KAISER_PHASE_EXIT, false);
+	int ret = kaiser_shadow_lock();
 
 	if (ret)
 		return ret;
-	kaiser_shadow_unmark_all();
-	kaiser_set_state(KAISER_DISABLING);
-	return 0;
+	ret = kaiser_pcid_sites_switch(false);
+	if (!ret)
+		ret = kaiser_sites_switch(KAISER_PHASE_EXIT, false);
+	if (!ret) {
+		kaiser_shadow_unmark_all();
+		kaiser_set_state(KAISER_DISABLING);
+	}
+	kaiser_shadow_unlock();
+	return ret;
 }
 
 static int kaiser_patch_d2(void)
 {
-	int ret = kaiser_sites_switch(KAISER_PHASE_ENTRY, false);
+	int ret = kaiser_shadow_lock();
 
 	if (ret)
 		return ret;
-	kaiser_shadow_clear_all();
-	kaiser_set_state(KAISER_OFF);
-	return 0;
+	ret = kaiser_sites_switch(KAISER_PHASE_ENTRY, false);
+	if (!ret) {
+		kaiser_shadow_clear_all();
+		kaiser_set_state(KAISER_OFF);
+	}
+	kaiser_shadow_unlock();
+	return ret;
 }
 
 /* Undo E1 after a later step failed: nothing else was switched on. */
@@ -214,7 +251,9 @@ static int kaiser_enable(void)
 	synchronize_rcu_expedited();
 	ret = kaiser_step(kaiser_patch_e2, KAISER_PGE_CLEAR);
 	if (ret) {
-		pr_err("enable failed: exit sites changed under us (%d); rolled back\n", ret);
+		pr_err("enable failed: %s (%d); rolled back\n",
+		       ret == -EAGAIN ? "page tables stayed busy" :
+					"exit sites changed under us", ret);
 		synchronize_rcu_expedited();
 		if (kaiser_step(kaiser_patch_e1_undo, KAISER_PGE_KEEP))
 			pr_crit("rollback failed: entry sites left switched on\n");
@@ -247,7 +286,11 @@ static int kaiser_disable(void)
 		return ret;
 	}
 	ret = kaiser_step(kaiser_patch_d1, KAISER_PGE_SET);
-	if (ret) {
+	if (ret == -EAGAIN) {
+		pr_err("disable failed: page tables stayed busy (%d); isolation stays on\n",
+		       ret);
+		goto out;
+	} else if (ret) {
 		pr_crit("disable failed: exit sites changed under us (%d); isolation stays on\n",
 			ret);
 		goto out;

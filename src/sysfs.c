@@ -55,7 +55,8 @@ static ssize_t status_show(struct kobject *kobj, struct kobj_attribute *attr,
 			  "teardown_clears: %lu\n"
 			  "kernel_bytes_mapped: %lu\n"
 			  "enable_us: %llu\n"
-			  "disable_us: %llu\n",
+			  "disable_us: %llu\n"
+			  "step_retries: %lu\n",
 			  kaiser_state_name(kaiser_state()),
 			  init_utsname()->release,
 			  kaiser_backend_name(),
@@ -76,7 +77,8 @@ static ssize_t status_show(struct kobject *kobj, struct kobj_attribute *attr,
 			  kaiser_shadow_teardown_clears(),
 			  on ? kaiser_template_bytes() : 0,
 			  kaiser_state_enable_ns() / NSEC_PER_USEC,
-			  kaiser_state_disable_ns() / NSEC_PER_USEC);
+			  kaiser_state_disable_ns() / NSEC_PER_USEC,
+			  kaiser_state_step_retries());
 }
 
 static ssize_t enabled_show(struct kobject *kobj, struct kobj_attribute *attr,

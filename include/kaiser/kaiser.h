@@ -142,6 +142,8 @@ struct kaiser_audit {
 	size_t len, size;
 };
 
+int kaiser_shadow_lock(void);		/* in a step: pgd_lock, or -EAGAIN */
+void kaiser_shadow_unlock(void);
 void kaiser_shadow_populate_all(void);
 void kaiser_shadow_unmark_all(void);
 void kaiser_shadow_clear_all(void);
@@ -158,7 +160,7 @@ bool kaiser_ldt_mapped(struct mm_struct *mm, struct ldt_struct *ldt);
 int kaiser_ldt_map(struct mm_struct *mm, struct ldt_struct *ldt, int slot);
 void kaiser_ldt_load(struct mm_struct *mm);
 void kaiser_ldt_reload_cpu(void);
-void kaiser_ldt_release(struct mm_struct *mm);
+void kaiser_ldt_free_pgtables(struct mm_struct *mm);
 void kaiser_ldt_release_all(void);
 void kaiser_ldt_map_existing(void);
 unsigned int kaiser_ldt_trees(void);
@@ -200,6 +202,7 @@ int kaiser_set_enabled(bool on);
 int kaiser_shutdown(void);
 u64 kaiser_state_enable_ns(void);
 u64 kaiser_state_disable_ns(void);
+unsigned long kaiser_state_step_retries(void);
 
 /* sysfs.c, debugfs.c */
 int kaiser_sysfs_init(void);
