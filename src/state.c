@@ -86,6 +86,7 @@ enum kaiser_pge { KAISER_PGE_KEEP, KAISER_PGE_CLEAR, KAISER_PGE_SET };
 
 struct kaiser_step {
 	int (*patch)(void);	/* runs on the first CPU in */
+	bool tables;		/* with the page tables held still */
 	enum kaiser_pge pge;	/* then on every CPU */
 	bool ldt;		/* and each reloads LDTR */
 	atomic_t cpus;
@@ -103,7 +104,12 @@ static int kaiser_step_fn(void *data)
 	struct kaiser_step *st = data;
 
 	if (atomic_inc_return(&st->cpus) == 1) {
-		st->ret = st->patch();
+		st->ret = st->tables ? kaiser_shadow_lock() : 0;
+		if (!st->ret) {
+			st->ret = st->patch();
+			if (st->tables)
+				kaiser_shadow_unlock();
+		}
 		atomic_set_release(&st->done, 1);
 	} else {
 		while (!atomic_read_acquire(&st->done))
@@ -125,10 +131,14 @@ static int kaiser_step_fn(void *data)
  */
 #define KAISER_STEP_TRIES	2000
 
-static int kaiser_step(int (*patch)(void), enum kaiser_pge pge)
+/*
+ * One step: @patch on one CPU while every other waits; with @tables, under
+ * kaiser_shadow_lock() (the steps that walk every PGD); then @pge on every
+ * CPU. E2 and D1, the steps that change PGE, change what LDTR must hold.
+ */
+static int kaiser_step(int (*patch)(void), enum kaiser_pge pge, bool tables)
 {
-	/* E2 and D1, the steps that change PGE, change what LDTR must hold. */
-	struct kaiser_step st = { .patch = patch, .pge = pge,
+	struct kaiser_step st = { .patch = patch, .pge = pge, .tables = tables,
 				  .ldt = pge != KAISER_PGE_KEEP };
 	unsigned int tries = 0;
 	int ret;
@@ -155,11 +165,7 @@ static int kaiser_patch_e1(void)
 
 static int kaiser_patch_e2(void)
 {
-	int ret = kaiser_shadow_lock();
-
-	if (ret)
-		return ret;
-	ret = kaiser_sites_switch(KAISER_PHASE_EXIT, true);
+	int ret = kaiser_sites_switch(KAISER_PHASE_EXIT, true);
 
 	if (!ret && kaiser_tlb_pcid_flush()) {
 		ret = kaiser_pcid_sites_switch(true);
@@ -176,44 +182,35 @@ static int kaiser_patch_e2(void)
 	}
 #endif
 
-	if (!ret) {
-		kaiser_shadow_populate_all();
-		kaiser_set_state(KAISER_ON);
-	}
-	kaiser_shadow_unlock();
-	return ret;
+	if (ret)
+		return ret;
+	kaiser_shadow_populate_all();
+	kaiser_set_state(KAISER_ON);
+	return 0;
 }
 
 static int kaiser_patch_d1(void)
 {
-	int ret = kaiser_shadow_lock();
+	int ret = kaiser_pcid_sites_switch(false);
 
-	if (ret)
-		return ret;
-	ret = kaiser_pcid_sites_switch(false);
 	if (!ret)
 		ret = kaiser_sites_switch(KAISER_PHASE_EXIT, false);
-	if (!ret) {
-		kaiser_shadow_unmark_all();
-		kaiser_set_state(KAISER_DISABLING);
-	}
-	kaiser_shadow_unlock();
-	return ret;
+	if (ret)
+		return ret;
+	kaiser_shadow_unmark_all();
+	kaiser_set_state(KAISER_DISABLING);
+	return 0;
 }
 
 static int kaiser_patch_d2(void)
 {
-	int ret = kaiser_shadow_lock();
+	int ret = kaiser_sites_switch(KAISER_PHASE_ENTRY, false);
 
 	if (ret)
 		return ret;
-	ret = kaiser_sites_switch(KAISER_PHASE_ENTRY, false);
-	if (!ret) {
-		kaiser_shadow_clear_all();
-		kaiser_set_state(KAISER_OFF);
-	}
-	kaiser_shadow_unlock();
-	return ret;
+	kaiser_shadow_clear_all();
+	kaiser_set_state(KAISER_OFF);
+	return 0;
 }
 
 /* Undo E1 after a later step failed: nothing else was switched on. */
@@ -243,19 +240,19 @@ static int kaiser_enable(void)
 	if (ret)
 		goto out_release;
 	kaiser_ldt_map_existing();
-	ret = kaiser_step(kaiser_patch_e1, KAISER_PGE_KEEP);
+	ret = kaiser_step(kaiser_patch_e1, KAISER_PGE_KEEP, false);
 	if (ret) {
 		pr_err("enable failed: entry sites changed under us (%d)\n", ret);
 		goto out_template;
 	}
 	synchronize_rcu_expedited();
-	ret = kaiser_step(kaiser_patch_e2, KAISER_PGE_CLEAR);
+	ret = kaiser_step(kaiser_patch_e2, KAISER_PGE_CLEAR, true);
 	if (ret) {
 		pr_err("enable failed: %s (%d); rolled back\n",
 		       ret == -EAGAIN ? "page tables stayed busy" :
 					"exit sites changed under us", ret);
 		synchronize_rcu_expedited();
-		if (kaiser_step(kaiser_patch_e1_undo, KAISER_PGE_KEEP))
+		if (kaiser_step(kaiser_patch_e1_undo, KAISER_PGE_KEEP, false))
 			pr_crit("rollback failed: entry sites left switched on\n");
 		goto out_template;
 	}
@@ -285,7 +282,7 @@ static int kaiser_disable(void)
 		pr_err("disable failed: cannot map the entry sites writable (%d)\n", ret);
 		return ret;
 	}
-	ret = kaiser_step(kaiser_patch_d1, KAISER_PGE_SET);
+	ret = kaiser_step(kaiser_patch_d1, KAISER_PGE_SET, true);
 	if (ret == -EAGAIN) {
 		pr_err("disable failed: page tables stayed busy (%d); isolation stays on\n",
 		       ret);
@@ -296,7 +293,7 @@ static int kaiser_disable(void)
 		goto out;
 	}
 	synchronize_rcu_expedited();
-	ret = kaiser_step(kaiser_patch_d2, KAISER_PGE_KEEP);
+	ret = kaiser_step(kaiser_patch_d2, KAISER_PGE_KEEP, true);
 	if (ret) {
 		pr_crit("disable failed: entry sites changed under us (%d)\n", ret);
 		goto out;
