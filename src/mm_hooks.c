@@ -205,7 +205,7 @@ out_load_ldt:
 	kaiser_hook_unregister(&kaiser_load_ldt_ops);
 out_free_ldt:
 	kaiser_hook_unregister(&kaiser_free_ldt_ops);
-	synchronize_rcu_tasks();
+	kaiser_hooks_drain();
 	return ret;
 }
 
