@@ -39,17 +39,25 @@ kaiser_chroot() {
 	' kaiser_chroot "$root" "$bind" "$@"
 }
 
-# kaiser_kbuild CACHE REL DIR MAKEARGS...: build the external module in DIR
-# against the headers of REL where scripts/kernel-fetch installed them:
-# inside REL's build root (DIR bind-mounted at its own path), or on the
-# host for a cache entry that says so.
+# kaiser_buildroot CACHE REL: the debootstrap root that holds REL's headers
+# (kernel-fetch's buildroot file), or nothing where they are on the host.
+kaiser_buildroot() {
+	local root=host
+	[ ! -f "$1/kernels/$2/buildroot" ] || root=$(cat "$1/kernels/$2/buildroot")
+	[ "$root" = host ] || echo "$root"
+}
+
+# kaiser_kbuild CACHE REL BIND MAKEARGS...: make -C REL's headers
+# MAKEARGS... where scripts/kernel-fetch installed them: inside REL's build
+# root with BIND (a host directory holding every path MAKEARGS names)
+# bind-mounted at its own path, or on the host for a cache entry that says so.
 kaiser_kbuild() {
-	local cache=$1 rel=$2 dir=$3 root=host
-	shift 3
-	[ ! -f "$cache/kernels/$rel/buildroot" ] || root=$(cat "$cache/kernels/$rel/buildroot")
-	if [ "$root" = host ]; then
-		make -C "/lib/modules/$rel/build" M="$dir" "$@"
+	local root
+	root=$(kaiser_buildroot "$1" "$2")
+	set -- "$3" make -C "/lib/modules/$2/build" "${@:4}"
+	if [ -n "$root" ]; then
+		kaiser_chroot "$root" "$@"
 	else
-		kaiser_chroot "$root" "$dir" make -C "/lib/modules/$rel/build" M="$dir" "$@"
+		"${@:2}"
 	fi
 }
