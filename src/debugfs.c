@@ -60,7 +60,7 @@ static int audit_show(struct seq_file *m, void *v)
 	a.buf = kvzalloc(a.size, GFP_KERNEL);
 	if (!a.buf)
 		return -ENOMEM;
-	kaiser_shadow_audit(&a);
+	kaiser_audit(&a);
 	seq_printf(m, "%u user tables, %u with wrong entries, %u wrong entries, %u LDT fallbacks\n%s",
 		   a.tables, a.bad_tables, a.findings, a.ldt_fallbacks, a.buf);
 	kvfree(a.buf);
@@ -71,6 +71,7 @@ DEFINE_SHOW_ATTRIBUTE(audit);
 /* ---- pagetable: one process's user table ------------------------------ */
 
 struct kaiser_range {
+	struct kaiser_walk walk;
 	struct seq_file *m;
 	unsigned long start, end;	/* virtual, end exclusive; 0 = none */
 	u64 pa_next, flags;
@@ -104,71 +105,11 @@ static void kaiser_range_add(struct kaiser_range *r, unsigned long va,
 
 #define KAISER_FLAGS(v)	((v) & (_PAGE_RW | _PAGE_USER | _PAGE_NX | _PAGE_GLOBAL))
 
-static void kaiser_dump_pmd(struct kaiser_range *r, pmd_t *pmd, unsigned long va)
+static void kaiser_range_leaf(struct kaiser_walk *w, unsigned long va,
+			      unsigned long size, u64 pa, u64 val)
 {
-	unsigned int i, j;
-
-	for (i = 0; i < PTRS_PER_PMD; i++, va += PMD_SIZE) {
-		pmd_t e = READ_ONCE(pmd[i]);
-		pte_t *pte;
-
-		/* ESPFIX alone is 65536 lines: slow emulators would lock up. */
-		cond_resched();
-		if (!kaiser_hw_present(pmd_val(e)))
-			continue;
-		if (pmd_leaf(e)) {
-			kaiser_range_add(r, va, PMD_SIZE, (u64)pmd_pfn(e) << PAGE_SHIFT,
-					 KAISER_FLAGS(pmd_val(e)));
-			continue;
-		}
-		pte = (pte_t *)pmd_page_vaddr(e);
-		for (j = 0; j < PTRS_PER_PTE; j++) {
-			pte_t p = READ_ONCE(pte[j]);
-
-			if (kaiser_hw_present(pte_val(p)))
-				kaiser_range_add(r, va + j * PAGE_SIZE, PAGE_SIZE,
-						 (u64)pte_pfn(p) << PAGE_SHIFT,
-						 KAISER_FLAGS(pte_val(p)));
-		}
-	}
-}
-
-static void kaiser_dump_pud(struct kaiser_range *r, pud_t *pud, unsigned long va)
-{
-	unsigned int i;
-
-	for (i = 0; i < PTRS_PER_PUD; i++, va += PUD_SIZE) {
-		pud_t e = READ_ONCE(pud[i]);
-
-		if (!pud_present(e))
-			continue;
-		if (pud_leaf(e))
-			kaiser_range_add(r, va, PUD_SIZE, (u64)pud_pfn(e) << PAGE_SHIFT,
-					 KAISER_FLAGS(pud_val(e)));
-		else
-			kaiser_dump_pmd(r, pud_pgtable(e), va);
-	}
-}
-
-static void kaiser_dump_p4d(struct kaiser_range *r, p4d_t *p4d, unsigned int n,
-			    unsigned long va)
-{
-	unsigned int i;
-
-	for (i = 0; i < n; i++, va += P4D_SIZE) {
-		p4d_t e = READ_ONCE(p4d[i]);
-
-		if (p4d_present(e))
-			kaiser_dump_pud(r, p4d_pgtable(e), va);
-	}
-}
-
-static unsigned long kaiser_slot_va(unsigned int slot)
-{
-	unsigned long va = (unsigned long)slot << PGDIR_SHIFT;
-
-	/* sign-extend from the top implemented bit */
-	return slot >= KAISER_KERNEL_HALF ? va | ~((1UL << (PGDIR_SHIFT + 9)) - 1) : va;
+	kaiser_range_add(container_of(w, struct kaiser_range, walk), va, size,
+			 pa, KAISER_FLAGS(val));
 }
 
 /*
@@ -180,7 +121,7 @@ static unsigned long kaiser_slot_va(unsigned int slot)
 static void kaiser_dump_pgd(struct seq_file *m, pgd_t *pgd)
 {
 	pgd_t *user = kernel_to_user_pgdp(pgd);
-	struct kaiser_range r = { .m = m };
+	struct kaiser_range r = { .walk.leaf = kaiser_range_leaf, .m = m };
 	unsigned int i;
 
 	seq_puts(m, "user half (top-level entries, user table | kernel table):\n");
@@ -189,17 +130,7 @@ static void kaiser_dump_pgd(struct seq_file *m, pgd_t *pgd)
 			seq_printf(m, "  slot %3u %016lx: %#lx | %#lx\n", i,
 				   kaiser_slot_va(i), pgd_val(user[i]), pgd_val(pgd[i]));
 	seq_puts(m, "kernel half (every mapping):\n");
-	for (i = KAISER_KERNEL_HALF; i < PTRS_PER_PGD; i++) {
-		pgd_t e = READ_ONCE(user[i]);
-
-		if (!pgd_present(e))
-			continue;
-		if (pgtable_l5_enabled())
-			kaiser_dump_p4d(&r, (p4d_t *)pgd_page_vaddr(e), PTRS_PER_P4D,
-					kaiser_slot_va(i));
-		else
-			kaiser_dump_p4d(&r, (p4d_t *)&user[i], 1, kaiser_slot_va(i));
-	}
+	kaiser_walk_kernel_half(user, &r.walk);
 	kaiser_range_flush(&r);
 	seq_printf(m, "distinct kernel bytes: %lu\n", kaiser_kernel_bytes(user));
 }

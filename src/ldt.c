@@ -60,6 +60,7 @@
 
 #include <kaiser/compat.h>
 #include <kaiser/kaiser.h>
+#include <kaiser/test.h>
 
 /* As ldt.c has them: each slot holds the largest LDT, 64 KiB. */
 #define KAISER_LDT_SLOT_BYTES	(LDT_ENTRIES * LDT_ENTRY_SIZE)
@@ -183,10 +184,8 @@ static int kaiser_ldt_fill(struct mm_struct *mm, struct ldt_struct *ldt,
 
 	if (slot < 0 || slot >= KAISER_LDT_SLOTS || nr > KAISER_LDT_SLOT_PAGES)
 		return -EINVAL;
-#ifdef KAISER_TEST_NO_LDT_AREA
-	/* Test build: map nothing, so that every LDT takes the fallback. */
-	return 0;
-#endif
+	if (kaiser_test_no_ldt_area())
+		return 0;
 	ptes = kaiser_ldt_ptes_alloc(mm->pgd);
 	if (!ptes)
 		return -ENOMEM;
@@ -362,7 +361,7 @@ void kaiser_ldt_release_all(void)
 	do {
 		n = 0;
 		spin_lock(kaiser_pgd_lock());
-		list_for_each_entry(page, kaiser_pgd_list(), lru) {
+		kaiser_for_each_pgd(page) {
 			tops[n] = kaiser_ldt_detach(page_address(page));
 			if (tops[n] && ++n == KAISER_LDT_BATCH)
 				break;
@@ -403,7 +402,7 @@ void kaiser_ldt_map_existing(void)
 	struct page *page;
 
 	spin_lock(kaiser_pgd_lock());
-	list_for_each_entry(page, kaiser_pgd_list(), lru) {
+	kaiser_for_each_pgd(page) {
 		if (kaiser_mm_has_ldt(kaiser_pgd_page_mm(page)))
 			cap++;
 	}
@@ -414,7 +413,7 @@ void kaiser_ldt_map_existing(void)
 	if (!mms)
 		return;
 	spin_lock(kaiser_pgd_lock());
-	list_for_each_entry(page, kaiser_pgd_list(), lru) {
+	kaiser_for_each_pgd(page) {
 		struct mm_struct *mm = kaiser_pgd_page_mm(page);
 
 		if (n < cap && kaiser_mm_has_ldt(mm) && mmget_not_zero(mm))

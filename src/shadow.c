@@ -19,7 +19,6 @@
  */
 #define pr_fmt(fmt) "kaiser: " fmt
 
-#include <linux/delay.h>
 #include <linux/kernel.h>
 #include <linux/list.h>
 #include <linux/mm.h>
@@ -63,11 +62,11 @@ static void kaiser_shadow_full_kernel(pgd_t *pgd)
 	       pgd + KERNEL_PGD_BOUNDARY, KERNEL_PGD_PTRS * sizeof(pgd_t));
 }
 
-/* Does @pgd's user table hold @src's kernel half? */
-static bool kaiser_shadow_kernel_half_is(pgd_t *pgd, pgd_t *src)
+/* Does @pgd's user table hold the kernel's whole half (the LDT fallback)? */
+bool kaiser_shadow_is_full_kernel(pgd_t *pgd)
 {
 	return !memcmp(kernel_to_user_pgdp(pgd) + KERNEL_PGD_BOUNDARY,
-		       src + KERNEL_PGD_BOUNDARY, KERNEL_PGD_PTRS * sizeof(pgd_t));
+		       pgd + KERNEL_PGD_BOUNDARY, KERNEL_PGD_PTRS * sizeof(pgd_t));
 }
 
 /*
@@ -125,11 +124,6 @@ static void kaiser_shadow_unmark(pgd_t *pgd)
 	}
 }
 
-static struct mm_struct *kaiser_pgd_mm(struct page *page)
-{
-	return kaiser_pgd_page_mm(page);
-}
-
 /*
  * Inside stop_machine(), before a step changes anything: take pgd_lock and
  * make sure no writer of a top-level entry (under its mm's
@@ -148,8 +142,8 @@ int kaiser_shadow_lock(void)
 	WARN_ON_ONCE(!irqs_disabled());
 	if (!spin_trylock(kaiser_pgd_lock()))
 		return -EAGAIN;
-	list_for_each_entry(page, kaiser_pgd_list(), lru) {
-		struct mm_struct *mm = kaiser_pgd_mm(page);
+	kaiser_for_each_pgd(page) {
+		struct mm_struct *mm = kaiser_pgd_page_mm(page);
 
 		/* Not held: nothing can take it until the step ends. */
 		if (!mm)
@@ -173,10 +167,9 @@ void kaiser_shadow_populate_all(void)
 {
 	struct page *page;
 
-	lockdep_assert_held(kaiser_pgd_lock());
 	atomic_set(&kaiser_nr_ldt_fallbacks, 0);
-	list_for_each_entry(page, kaiser_pgd_list(), lru)
-		kaiser_shadow_populate(page_address(page), kaiser_pgd_mm(page));
+	kaiser_for_each_pgd(page)
+		kaiser_shadow_populate(page_address(page), kaiser_pgd_page_mm(page));
 }
 
 /* Inside stop_machine(), once no exit switches CR3: kernel copies lose NX. */
@@ -184,8 +177,7 @@ void kaiser_shadow_unmark_all(void)
 {
 	struct page *page;
 
-	lockdep_assert_held(kaiser_pgd_lock());
-	list_for_each_entry(page, kaiser_pgd_list(), lru)
+	kaiser_for_each_pgd(page)
 		kaiser_shadow_unmark(page_address(page));
 }
 
@@ -197,8 +189,7 @@ void kaiser_shadow_clear_all(void)
 {
 	struct page *page;
 
-	lockdep_assert_held(kaiser_pgd_lock());
-	list_for_each_entry(page, kaiser_pgd_list(), lru)
+	kaiser_for_each_pgd(page)
 		kaiser_shadow_clear(page_address(page));
 }
 
@@ -209,7 +200,7 @@ void kaiser_shadow_clear_all(void)
  */
 void kaiser_shadow_ldt_loaded(struct mm_struct *mm)
 {
-	if (kaiser_shadow_kernel_half_is(mm->pgd, mm->pgd))
+	if (kaiser_shadow_is_full_kernel(mm->pgd))
 		return;
 	kaiser_shadow_full_kernel(mm->pgd);
 	atomic_inc(&kaiser_nr_ldt_fallbacks);
@@ -250,94 +241,4 @@ unsigned long kaiser_shadow_teardown_checks(void)
 unsigned long kaiser_shadow_teardown_clears(void)
 {
 	return atomic_long_read(&kaiser_nr_teardown_clears);
-}
-
-/* ---- audit ----------------------------------------------------------- */
-
-/*
- * Does a user-half entry mirror the kernel's (but for the NX the kernel
- * copy carries)? The kernel writes the mirror and then its own entry, and
- * the audit does not hold the mm's page-table lock: an entry seen between
- * the two stores is read again, and counts as wrong only if the kernel's
- * entry is unchanged and still not mirrored.
- */
-static bool kaiser_mirror_ok(pgd_t *kp, pgd_t *up)
-{
-	pgdval_t k = pgd_val(READ_ONCE(*kp));
-
-	if ((k | _PAGE_NX) == (pgd_val(READ_ONCE(*up)) | _PAGE_NX))
-		return true;
-	udelay(1);
-	return k != pgd_val(READ_ONCE(*kp)) ||
-	       (k | _PAGE_NX) == (pgd_val(READ_ONCE(*up)) | _PAGE_NX);
-}
-
-/* Record one finding; the first a->max_findings are kept as text. */
-static void kaiser_audit_report(struct kaiser_audit *a, struct mm_struct *mm,
-				unsigned int slot, u64 have, u64 want)
-{
-	a->findings++;
-	if (a->findings > a->max_findings || a->len >= a->size)
-		return;
-	a->len += scnprintf(a->buf + a->len, a->size - a->len,
-			    "mm %p pgd slot %u: %#llx, expected %#llx\n",
-			    mm, slot, have, want);
-}
-
-/*
- * Check one user table against what it must hold: its user half equal to
- * the kernel's (but for the NX the kernel copy carries; the LDT area lies
- * in this part, below KERNEL_PGD_BOUNDARY), its kernel half equal to the
- * template, or, for an LDT fallback, to the kernel's whole half. The
- * audit holds pgd_lock only, so it decides which from the table itself
- * and never reads an LDT (modify_ldt() may be freeing one). Sets
- * *fallback when the table is a fallback.
- */
-static unsigned int kaiser_audit_pgd(pgd_t *pgd, struct mm_struct *mm,
-				     struct kaiser_audit *a, bool *fallback)
-{
-	pgd_t *user = kernel_to_user_pgdp(pgd);
-	pgd_t *want = kaiser_template_pgd();
-	unsigned int i, bad = 0;
-
-	for (i = 0; i < KERNEL_PGD_BOUNDARY; i++) {
-		if (kaiser_mirror_ok(&pgd[i], &user[i]))
-			continue;
-		bad++;
-		a->mirror_mismatches++;
-		kaiser_audit_report(a, mm, i, pgd_val(READ_ONCE(user[i])),
-				    pgd_val(READ_ONCE(pgd[i])));
-	}
-	*fallback = kaiser_mm_has_ldt(mm) && kaiser_shadow_kernel_half_is(pgd, pgd);
-	if (*fallback)
-		want = pgd;
-	for (i = KERNEL_PGD_BOUNDARY; i < PTRS_PER_PGD; i++) {
-		pgd_t u = READ_ONCE(user[i]);
-
-		if (pgd_val(u) != pgd_val(READ_ONCE(want[i]))) {
-			bad++;
-			kaiser_audit_report(a, mm, i, pgd_val(u), pgd_val(want[i]));
-		}
-	}
-	return bad;
-}
-
-/* Walk every user table; fills @a with counts and the first findings. */
-void kaiser_shadow_audit(struct kaiser_audit *a)
-{
-	struct page *page;
-
-	spin_lock(kaiser_pgd_lock());
-	list_for_each_entry(page, kaiser_pgd_list(), lru) {
-		struct mm_struct *mm = kaiser_pgd_mm(page);
-		pgd_t *pgd = page_address(page);
-		bool fallback;
-
-		a->tables++;
-		if (kaiser_audit_pgd(pgd, mm, a, &fallback))
-			a->bad_tables++;
-		if (fallback)
-			a->ldt_fallbacks++;
-	}
-	spin_unlock(kaiser_pgd_lock());
 }

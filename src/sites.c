@@ -26,6 +26,7 @@
 #include <linux/vmalloc.h>
 
 #include <kaiser/kaiser.h>
+#include <kaiser/test.h>
 #include "kaiser_sites.h"
 
 #define KAISER_ALL_SITES	(KAISER_SITES_COUNT + KAISER_PCID_SITES_COUNT)
@@ -202,13 +203,10 @@ static int kaiser_site_classify(unsigned int i)
 		    (role->nth < 0 || role->nth == nth))
 			s->phase = role->phase;
 	}
-#ifdef KAISER_TEST_DORMANT_SITE
-	/* Test build: this function's sites stay dormant, to prove a test. */
-	if (!strcmp(s->func, KAISER_TEST_DORMANT_SITE)) {
+	if (kaiser_test_site_dormant(s->func)) {
 		s->phase = KAISER_PHASE_NONE;
 		return 0;
 	}
-#endif
 	if (s->entry && s->phase == KAISER_PHASE_NONE) {
 		pr_err("refusing to load: entry-code site %pS has no known role\n",
 		       s->addr);

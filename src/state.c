@@ -38,6 +38,7 @@
 #include <asm/sync_core.h>
 
 #include <kaiser/kaiser.h>
+#include <kaiser/test.h>
 
 static DEFINE_MUTEX(kaiser_state_lock);
 static enum kaiser_state kaiser_cur_state = KAISER_OFF;
@@ -173,15 +174,11 @@ static int kaiser_patch_e2(void)
 			kaiser_sites_switch(KAISER_PHASE_EXIT, false);
 	}
 
-#ifdef KAISER_TEST_FAIL_E2
-	/* Test build: fail here, after E1, to prove the rollback. */
-	if (!ret) {
+	if (!ret && kaiser_test_fail_e2()) {
 		kaiser_pcid_sites_switch(false);
 		kaiser_sites_switch(KAISER_PHASE_EXIT, false);
 		ret = -ENOEXEC;
 	}
-#endif
-
 	if (ret)
 		return ret;
 	kaiser_shadow_populate_all();

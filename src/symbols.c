@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The kernel symbols kaiser needs that are not exported, resolved once at
- * load from one table that says which are required.
+ * load from one table; every one is required (a refusal names the first
+ * one missing).
  *
  * kallsyms_lookup_name() is found through a kprobe's address and then
  * called. On kernels with CET IBT that call must not be an indirect one:
@@ -19,34 +20,31 @@
 
 #include <kaiser/compat.h>
 #include <kaiser/kaiser.h>
+#include <kaiser/test.h>
 
 struct kaiser_syms kaiser_syms;
 
 struct kaiser_sym {
 	const char *name;
 	unsigned long *addr;
-	bool required;
 };
 
 static const struct kaiser_sym kaiser_sym_table[] = {
-	{ "_text",		&kaiser_syms.text,		true },
-	{ "_etext",		&kaiser_syms.etext,		true },
-	{ "__entry_text_start",	&kaiser_syms.entry_text_start,	true },
-	{ "__entry_text_end",	&kaiser_syms.entry_text_end,	true },
-	{ "pgd_list",		&kaiser_syms.pgd_list,		true },
-	{ "pgd_lock",		&kaiser_syms.pgd_lock,		true },
-	{ "init_top_pgt",	&kaiser_syms.init_top_pgt,	true },
-	{ "cpu_tlbstate",	&kaiser_syms.cpu_tlbstate,	true },
+	{ "_text",		&kaiser_syms.text },
+	{ "_etext",		&kaiser_syms.etext },
+	{ "__entry_text_start",	&kaiser_syms.entry_text_start },
+	{ "__entry_text_end",	&kaiser_syms.entry_text_end },
+	{ "pgd_list",		&kaiser_syms.pgd_list },
+	{ "pgd_lock",		&kaiser_syms.pgd_lock },
+	{ "init_top_pgt",	&kaiser_syms.init_top_pgt },
+	{ "cpu_tlbstate",	&kaiser_syms.cpu_tlbstate },
 	/*
 	 * Exported, but from 6.15 only to KVM's modules (a symbol namespace
 	 * modpost enforces): called through kaiser_call_sealed() everywhere,
 	 * so one build works on every kernel.
 	 */
-	{ "cr4_update_irqsoff",	&kaiser_syms.cr4_update_irqsoff, true },
-	{ "__flush_tlb_all",	&kaiser_syms.flush_tlb_all,	true },
-#ifdef KAISER_TEST_MISSING_SYMBOL	/* test build: prove the refusal */
-	{ KAISER_TEST_MISSING_SYMBOL,	&kaiser_syms.test_missing,	true },
-#endif
+	{ "cr4_update_irqsoff",	&kaiser_syms.cr4_update_irqsoff },
+	{ "__flush_tlb_all",	&kaiser_syms.flush_tlb_all },
 };
 
 static unsigned long kaiser_kallsyms_lookup_name;
@@ -82,9 +80,20 @@ static unsigned long kaiser_lookup(const char *name)
 				  (unsigned long)name, 0, 0, 0, 0);
 }
 
+static int kaiser_require(const char *name, unsigned long *addr)
+{
+	*addr = kaiser_lookup(name);
+	if (*addr)
+		return 0;
+	pr_err("refusing to load: required kernel symbol '%s' not found\n", name);
+	return -ENOENT;
+}
+
 int kaiser_resolve_symbols(void)
 {
+	unsigned long missing;
 	unsigned int i;
+	int ret;
 
 	kaiser_kallsyms_lookup_name = kaiser_find_kallsyms_lookup_name();
 	if (!kaiser_kallsyms_lookup_name) {
@@ -94,12 +103,11 @@ int kaiser_resolve_symbols(void)
 	for (i = 0; i < ARRAY_SIZE(kaiser_sym_table); i++) {
 		const struct kaiser_sym *s = &kaiser_sym_table[i];
 
-		*s->addr = kaiser_lookup(s->name);
-		if (!*s->addr && s->required) {
-			pr_err("refusing to load: required kernel symbol '%s' not found\n",
-			       s->name);
-			return -ENOENT;
-		}
+		ret = kaiser_require(s->name, s->addr);
+		if (ret)
+			return ret;
 	}
+	if (kaiser_test_missing_symbol())
+		return kaiser_require(kaiser_test_missing_symbol(), &missing);
 	return 0;
 }

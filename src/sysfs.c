@@ -3,9 +3,11 @@
  * /sys/kernel/kaiser/: the user interface. It lives in sysfs, not only in
  * debugfs, because Secure Boot lockdown switches debugfs off.
  *
- *   status   (0444) key: value lines
+ *   status   (0444) key: value lines, from counters: reading it walks no
+ *            page table and takes no lock a fork or exit needs
  *   enabled  (0644) 0 or 1; anything else is -EINVAL and changes nothing
- *   audit    (0400) "ok", or how many wrong entries the user tables hold
+ *   audit    (0400) "ok: N user tables, N LDT fallbacks", or how many
+ *            wrong entries the user tables hold: the walk, under pgd_lock
  */
 #define pr_fmt(fmt) "kaiser: " fmt
 
@@ -24,12 +26,9 @@ static ssize_t status_show(struct kobject *kobj, struct kobj_attribute *attr,
 			   char *buf)
 {
 	unsigned int n = kaiser_sites_count(), e = kaiser_sites_entry_count();
-	struct kaiser_audit a = { .max_findings = 0 };
 	unsigned int pge_cpus, online;
 	bool on = kaiser_state() == KAISER_ON;
 
-	if (on)
-		kaiser_shadow_audit(&a);
 	kaiser_tlb_pge_cpus(&pge_cpus, &online);
 	return sysfs_emit(buf,
 			  "state: %s\n"
@@ -47,10 +46,8 @@ static ssize_t status_show(struct kobject *kobj, struct kobj_attribute *attr,
 			  "sites_entry: %u\n"
 			  "sites_c: %u\n"
 			  "sites_patched: %u\n"
-			  "mms_covered: %u/%u\n"
 			  "ldt_fallbacks: %u\n"
 			  "ldt_areas: %u\n"
-			  "mirror_mismatches: %u\n"
 			  "teardown_checks: %lu\n"
 			  "teardown_clears: %lu\n"
 			  "kernel_bytes_mapped: %lu\n"
@@ -69,10 +66,8 @@ static ssize_t status_show(struct kobject *kobj, struct kobj_attribute *attr,
 			  kaiser_sites_engine(),
 			  n, e, n - e,
 			  kaiser_sites_active(),
-			  a.tables - a.bad_tables, a.tables,
-			  a.ldt_fallbacks,
+			  on ? kaiser_shadow_ldt_fallbacks() : 0,
 			  kaiser_ldt_trees(),
-			  a.mirror_mismatches,
 			  kaiser_shadow_teardown_checks(),
 			  kaiser_shadow_teardown_clears(),
 			  on ? kaiser_template_bytes() : 0,
@@ -117,7 +112,7 @@ static ssize_t audit_show(struct kobject *kobj, struct kobj_attribute *attr,
 	a.buf = kzalloc(a.size, GFP_KERNEL);
 	if (!a.buf)
 		return -ENOMEM;
-	kaiser_shadow_audit(&a);
+	kaiser_audit(&a);
 	if (!a.findings)
 		n = sysfs_emit(buf, "ok: %u user tables, %u LDT fallbacks\n",
 			       a.tables, a.ldt_fallbacks);

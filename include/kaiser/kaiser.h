@@ -7,6 +7,7 @@
 #define _KAISER_KAISER_H
 
 #include <linux/list.h>
+#include <linux/lockdep.h>
 #include <linux/spinlock_types.h>
 #include <linux/types.h>
 #include <asm/pgtable_types.h>
@@ -80,7 +81,6 @@ struct kaiser_syms {
 	unsigned long cpu_tlbstate;	/* per-CPU struct tlb_state */
 	unsigned long cr4_update_irqsoff;	/* CR4 and its per-CPU shadow */
 	unsigned long flush_tlb_all;	/* __flush_tlb_all(): this CPU, all ASIDs */
-	unsigned long test_missing;	/* KAISER_TEST_MISSING_SYMBOL builds */
 };
 
 extern struct kaiser_syms kaiser_syms;
@@ -96,6 +96,23 @@ static inline spinlock_t *kaiser_pgd_lock(void)
 {
 	return (spinlock_t *)kaiser_syms.pgd_lock;
 }
+
+static inline struct list_head *kaiser_pgd_list_locked(void)
+{
+	lockdep_assert_held(kaiser_pgd_lock());
+	return kaiser_pgd_list();
+}
+
+/*
+ * Every PGD page on the kernel's pgd_list; the caller holds pgd_lock.
+ * page_address(page) is the PGD, kaiser_pgd_page_mm(page) its mm (NULL
+ * while pgd_alloc() or pgd_free() has it off any mm).
+ */
+#define kaiser_for_each_pgd(page)					\
+	for (page = list_first_entry(kaiser_pgd_list_locked(),		\
+				     struct page, lru);			\
+	     !list_entry_is_head(page, kaiser_pgd_list(), lru);		\
+	     page = list_next_entry(page, lru))
 
 /* ibt_call.S: call a kernel function whose ENDBR64 may be sealed */
 unsigned long kaiser_call_sealed(unsigned long fn, unsigned long a1,
@@ -128,9 +145,21 @@ pgd_t *kaiser_template_pgd(void);
 int kaiser_template_build(void);
 void kaiser_template_destroy(void);
 unsigned long kaiser_template_bytes(void);
+
+/* walk.c: the one walker of a kernel half, down to its leaves */
+struct kaiser_walk {
+	/* every leaf present to the CPU: @size bytes at @va, mapping @pa */
+	void (*leaf)(struct kaiser_walk *w, unsigned long va,
+		     unsigned long size, u64 pa, u64 val);
+	/* optional: a lower table (by pfn) about to be walked; false skips it */
+	bool (*table)(struct kaiser_walk *w, unsigned long pfn);
+};
+
+void kaiser_walk_kernel_half(pgd_t *pgd, struct kaiser_walk *w);
+unsigned long kaiser_slot_va(unsigned int slot);
 unsigned long kaiser_kernel_bytes(pgd_t *pgd);
 
-/* shadow.c: the user page table of every mm */
+/* audit.c: every user table against what it must hold */
 struct kaiser_audit {
 	unsigned int tables;		/* user tables walked */
 	unsigned int bad_tables;	/* with at least one finding */
@@ -142,6 +171,9 @@ struct kaiser_audit {
 	size_t len, size;
 };
 
+void kaiser_audit(struct kaiser_audit *a);
+
+/* shadow.c: the user page table of every mm */
 int kaiser_shadow_lock(void);		/* in a step: pgd_lock, or -EAGAIN */
 void kaiser_shadow_unlock(void);
 void kaiser_shadow_populate_all(void);
@@ -152,7 +184,7 @@ unsigned int kaiser_shadow_ldt_fallbacks(void);
 void kaiser_shadow_table_freed(struct mm_struct *mm, void *table);
 unsigned long kaiser_shadow_teardown_checks(void);
 unsigned long kaiser_shadow_teardown_clears(void);
-void kaiser_shadow_audit(struct kaiser_audit *a);
+bool kaiser_shadow_is_full_kernel(pgd_t *pgd);
 
 /* ldt.c: LDTs in the LDT remap area */
 bool kaiser_mm_has_ldt(struct mm_struct *mm);
