@@ -72,7 +72,7 @@ static unsigned int kaiser_audit_pgd(pgd_t *pgd, struct mm_struct *mm,
 		kaiser_audit_report(a, mm, i, pgd_val(READ_ONCE(user[i])),
 				    pgd_val(READ_ONCE(pgd[i])));
 	}
-	*fallback = kaiser_mm_has_ldt(mm) && kaiser_shadow_is_full_kernel(pgd);
+	*fallback = kaiser_mm_has_ldt(mm) && kaiser_ldt_is_fallback(pgd);
 	if (*fallback)
 		want = pgd;
 	for (i = KERNEL_PGD_BOUNDARY; i < PTRS_PER_PGD; i++) {

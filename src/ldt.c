@@ -26,7 +26,7 @@
  *                        or, for an mm whose LDT is not mapped (it predates
  *                        the module and its mapping failed), the LDT itself
  *                        and the full kernel half in its user table: the
- *                        counted fallback (shadow.c).
+ *                        counted fallback (below).
  *   free_ldt_pgtables()  hooked: at exit_mmap() the tables and pages go.
  *
  * A slot's pages are only added, and written only while no CPU uses the
@@ -68,6 +68,8 @@
 #define KAISER_LDT_SLOTS	2
 
 static atomic_t kaiser_nr_ldt_trees = ATOMIC_INIT(0);
+static atomic_t kaiser_nr_ldt_fallbacks = ATOMIC_INIT(0);
+static bool kaiser_ldt_isolated;	/* LDTR gets the alias */
 
 static void *kaiser_ldt_slot_va(int slot)
 {
@@ -231,18 +233,57 @@ bool kaiser_ldt_mapped(struct mm_struct *mm, struct ldt_struct *ldt)
 	return ptes && pte_present(READ_ONCE(ptes[slot * KAISER_LDT_SLOT_PAGES + nr - 1]));
 }
 
-/* ---- the replacements (mm_hooks.c redirects the kernel's calls) ------ */
+/* ---- the fallback -------------------------------------------------- */
 
-/* map_ldt_struct(mm, ldt, slot): may sleep; the hook counted us in. */
-int kaiser_ldt_map(struct mm_struct *mm, struct ldt_struct *ldt, int slot)
+/* Does @pgd's user table hold the kernel's whole half (the fallback)? */
+bool kaiser_ldt_is_fallback(pgd_t *pgd)
 {
-	int ret = kaiser_ldt_fill(mm, ldt, slot);
-
-	kaiser_hooks_leave();
-	return ret;
+	return !memcmp(kernel_to_user_pgdp(pgd) + KERNEL_PGD_BOUNDARY,
+		       pgd + KERNEL_PGD_BOUNDARY, KERNEL_PGD_PTRS * sizeof(pgd_t));
 }
 
-/* load_mm_ldt(mm): interrupts off, on a CPU about to run @mm. */
+/* Give @pgd's user table the kernel's whole half: no isolation for it. */
+static void kaiser_ldt_full_kernel(pgd_t *pgd)
+{
+	memcpy(kernel_to_user_pgdp(pgd) + KERNEL_PGD_BOUNDARY,
+	       pgd + KERNEL_PGD_BOUNDARY, KERNEL_PGD_PTRS * sizeof(pgd_t));
+	atomic_inc(&kaiser_nr_ldt_fallbacks);
+}
+
+/*
+ * E2, for each PGD (shadow.c, the page tables held still): an mm whose LDT
+ * is not in its area gets the fallback instead of the template. Only here
+ * and on a CPU about to load the LDT can it not be freed under us.
+ */
+bool kaiser_ldt_fallback(struct mm_struct *mm, pgd_t *pgd)
+{
+	struct ldt_struct *ldt = mm ? READ_ONCE(mm->context.ldt) : NULL;
+
+	if (!ldt || kaiser_ldt_mapped(mm, ldt))
+		return false;
+	kaiser_ldt_full_kernel(pgd);
+	return true;
+}
+
+/* Since isolation last went on (expected: none). */
+unsigned int kaiser_ldt_fallbacks(void)
+{
+	return atomic_read(&kaiser_nr_ldt_fallbacks);
+}
+
+/* ---- the replacements (mm_hooks.c redirects the kernel's calls) ------ */
+
+/* map_ldt_struct(mm, ldt, slot): may sleep. */
+int kaiser_ldt_map(struct mm_struct *mm, struct ldt_struct *ldt, int slot)
+{
+	return kaiser_ldt_fill(mm, ldt, slot);
+}
+
+/*
+ * load_mm_ldt(mm): interrupts off, on a CPU about to run @mm. With
+ * isolation on, LDTR gets the alias, or the LDT itself with the fallback
+ * (idempotent: every CPU running the mm may get here).
+ */
 void kaiser_ldt_load(struct mm_struct *mm)
 {
 	struct ldt_struct *ldt = READ_ONCE(mm->context.ldt);
@@ -251,24 +292,39 @@ void kaiser_ldt_load(struct mm_struct *mm)
 		clear_LDT();
 		return;
 	}
-	if (kaiser_state() == KAISER_ON) {
+	if (READ_ONCE(kaiser_ldt_isolated)) {
 		if (kaiser_ldt_mapped(mm, ldt)) {
 			set_ldt(kaiser_ldt_slot_va(ldt->slot), ldt->nr_entries);
 			return;
 		}
-		kaiser_shadow_ldt_loaded(mm);
+		if (!kaiser_ldt_is_fallback(mm->pgd))
+			kaiser_ldt_full_kernel(mm->pgd);
 	}
 	set_ldt(ldt->entries, ldt->nr_entries);
 }
 
 /*
- * In a stop_machine() step, on every CPU: load LDTR again as the state now
- * wants it. A CPU that goes back to the same mm does not reload it.
+ * In the stop_machine() steps that turn user tables on (E2) and off (D1),
+ * on the CPU that patches, before any CPU reloads LDTR: from now on LDTR
+ * holds the alias (or, off, the LDT's kernel address again).
+ */
+void kaiser_ldt_isolate(bool on)
+{
+	WARN_ON_ONCE(!irqs_disabled());
+	if (on)
+		atomic_set(&kaiser_nr_ldt_fallbacks, 0);
+	WRITE_ONCE(kaiser_ldt_isolated, on);
+}
+
+/*
+ * Then, on every CPU: load LDTR again as kaiser_ldt_isolate() now wants
+ * it. A CPU that goes back to the same mm does not reload it.
  */
 void kaiser_ldt_reload_cpu(void)
 {
 	struct mm_struct *mm = kaiser_loaded_mm();
 
+	WARN_ON_ONCE(!irqs_disabled());
 	if (kaiser_mm_has_ldt(mm))
 		kaiser_ldt_load(mm);
 }
@@ -338,12 +394,11 @@ static void kaiser_ldt_release(struct mm_struct *mm)
 
 /*
  * free_ldt_pgtables(mm), at exit_mmap() or after a failed first map, in
- * the kernel's sleepable context; the hook counted us in.
+ * the kernel's sleepable context.
  */
 void kaiser_ldt_free_pgtables(struct mm_struct *mm)
 {
 	kaiser_ldt_release(mm);
-	kaiser_hooks_leave();
 }
 
 #define KAISER_LDT_BATCH	32

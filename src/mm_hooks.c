@@ -10,7 +10,7 @@
  * and kaiser's versions do (allocating, flushing every CPU, freeing: the
  * free is not done in the ftrace callback, whose preemption-off section
  * the page allocator's locks must not be taken in on PREEMPT_RT). So
- * their hooks count each call in and kaiser's versions count it out:
+ * their hooks count each call in and the call counts itself out:
  * unload waits for the count, then for every task to pass a voluntary
  * schedule, before the module's text can go.
  *
@@ -48,8 +48,23 @@
 /* Calls of kaiser_ldt_map() and _free_pgtables() not yet returned. */
 static atomic_t kaiser_hooks_inflight = ATOMIC_INIT(0);
 
-void kaiser_hooks_leave(void)
+/*
+ * What the two sleeping hooks make the kernel's call run: ldt.c's
+ * function, then counted out. (The few instructions after the decrement
+ * are waited for by the RCU-tasks grace period of kaiser_hooks_drain().)
+ */
+static int kaiser_map_ldt_counted(struct mm_struct *mm, struct ldt_struct *ldt,
+				  int slot)
 {
+	int ret = kaiser_ldt_map(mm, ldt, slot);
+
+	atomic_dec(&kaiser_hooks_inflight);
+	return ret;
+}
+
+static void kaiser_free_ldt_counted(struct mm_struct *mm)
+{
+	kaiser_ldt_free_pgtables(mm);
 	atomic_dec(&kaiser_hooks_inflight);
 }
 
@@ -67,14 +82,14 @@ static struct ftrace_ops kaiser_load_ldt_ops = {
 	.flags = KAISER_HOOK_REPLACE,
 };
 
-/* map_ldt_struct(mm, ldt, slot): kaiser_ldt_map() instead. */
+/* map_ldt_struct(mm, ldt, slot): kaiser_ldt_map() instead, counted. */
 static void notrace kaiser_map_ldt_hook(unsigned long ip,
 					unsigned long parent_ip,
 					struct ftrace_ops *op,
 					struct ftrace_regs *fregs)
 {
 	atomic_inc(&kaiser_hooks_inflight);
-	kaiser_ftrace_set_ip(fregs, kaiser_ldt_map);
+	kaiser_ftrace_set_ip(fregs, kaiser_map_ldt_counted);
 }
 
 static struct ftrace_ops kaiser_map_ldt_ops = {
@@ -82,14 +97,14 @@ static struct ftrace_ops kaiser_map_ldt_ops = {
 	.flags = KAISER_HOOK_REPLACE,
 };
 
-/* free_ldt_pgtables(mm): kaiser_ldt_free_pgtables() instead. */
+/* free_ldt_pgtables(mm): kaiser_ldt_free_pgtables() instead, counted. */
 static void notrace kaiser_free_ldt_hook(unsigned long ip,
 					 unsigned long parent_ip,
 					 struct ftrace_ops *op,
 					 struct ftrace_regs *fregs)
 {
 	atomic_inc(&kaiser_hooks_inflight);
-	kaiser_ftrace_set_ip(fregs, kaiser_ldt_free_pgtables);
+	kaiser_ftrace_set_ip(fregs, kaiser_free_ldt_counted);
 }
 
 static struct ftrace_ops kaiser_free_ldt_ops = {

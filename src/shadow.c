@@ -12,10 +12,8 @@
  * half done.
  *
  * The kernel half of a user table is the template, plus the mm's own LDT
- * area (ldt.c) when it has one. The CPU reads the LDT through the current
- * CR3: an mm whose LDT could not be mapped there (it predates the module
- * and mapping it failed) gets the full kernel half instead, no isolation
- * for it, counted in ldt_fallbacks (expected: none).
+ * area when it has one, or, for an mm whose LDT could not be put there,
+ * the LDT fallback: both are ldt.c's.
  */
 #define pr_fmt(fmt) "kaiser: " fmt
 
@@ -29,7 +27,6 @@
 #include <kaiser/compat.h>
 #include <kaiser/kaiser.h>
 
-static atomic_t kaiser_nr_ldt_fallbacks = ATOMIC_INIT(0);
 static atomic_long_t kaiser_nr_teardown_checks = ATOMIC_LONG_INIT(0);
 static atomic_long_t kaiser_nr_teardown_clears = ATOMIC_LONG_INIT(0);
 
@@ -42,31 +39,6 @@ static pgd_t kaiser_kernel_copy(pgd_t e)
 	    (__supported_pte_mask & _PAGE_NX))
 		return __pgd(pgd_val(e) | _PAGE_NX);
 	return e;
-}
-
-/*
- * Does @mm need the fallback? Only where its LDT cannot be freed under us:
- * inside stop_machine(), or on a CPU about to load that LDT.
- */
-static bool kaiser_mm_needs_fallback(struct mm_struct *mm)
-{
-	struct ldt_struct *ldt = mm ? READ_ONCE(mm->context.ldt) : NULL;
-
-	return ldt && !kaiser_ldt_mapped(mm, ldt);
-}
-
-/* Give a user table the full kernel half: the LDT fallback. */
-static void kaiser_shadow_full_kernel(pgd_t *pgd)
-{
-	memcpy(kernel_to_user_pgdp(pgd) + KERNEL_PGD_BOUNDARY,
-	       pgd + KERNEL_PGD_BOUNDARY, KERNEL_PGD_PTRS * sizeof(pgd_t));
-}
-
-/* Does @pgd's user table hold the kernel's whole half (the LDT fallback)? */
-bool kaiser_shadow_is_full_kernel(pgd_t *pgd)
-{
-	return !memcmp(kernel_to_user_pgdp(pgd) + KERNEL_PGD_BOUNDARY,
-		       pgd + KERNEL_PGD_BOUNDARY, KERNEL_PGD_PTRS * sizeof(pgd_t));
 }
 
 /*
@@ -90,11 +62,8 @@ static void kaiser_shadow_populate(pgd_t *pgd, struct mm_struct *mm)
 		WRITE_ONCE(user[i], e);
 		WRITE_ONCE(pgd[i], kaiser_kernel_copy(e));
 	}
-	if (kaiser_mm_needs_fallback(mm)) {
-		kaiser_shadow_full_kernel(pgd);
-		atomic_inc(&kaiser_nr_ldt_fallbacks);
+	if (kaiser_ldt_fallback(mm, pgd))
 		return;
-	}
 	for (i = KERNEL_PGD_BOUNDARY; i < PTRS_PER_PGD; i++)
 		if (pgd_val(tmpl[i]))
 			WRITE_ONCE(user[i], tmpl[i]);
@@ -167,7 +136,6 @@ void kaiser_shadow_populate_all(void)
 {
 	struct page *page;
 
-	atomic_set(&kaiser_nr_ldt_fallbacks, 0);
 	kaiser_for_each_pgd(page)
 		kaiser_shadow_populate(page_address(page), kaiser_pgd_page_mm(page));
 }
@@ -191,24 +159,6 @@ void kaiser_shadow_clear_all(void)
 
 	kaiser_for_each_pgd(page)
 		kaiser_shadow_clear(page_address(page));
-}
-
-/*
- * A CPU is about to load the LDT of @mm, and that LDT is not in the LDT
- * area (ldt.c, kaiser_ldt_load(), interrupts off): the fallback.
- * Idempotent: every CPU running the mm may call it.
- */
-void kaiser_shadow_ldt_loaded(struct mm_struct *mm)
-{
-	if (kaiser_shadow_is_full_kernel(mm->pgd))
-		return;
-	kaiser_shadow_full_kernel(mm->pgd);
-	atomic_inc(&kaiser_nr_ldt_fallbacks);
-}
-
-unsigned int kaiser_shadow_ldt_fallbacks(void)
-{
-	return atomic_read(&kaiser_nr_ldt_fallbacks);
 }
 
 /*

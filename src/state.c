@@ -85,11 +85,16 @@ unsigned long kaiser_state_step_retries(void)
 
 enum kaiser_pge { KAISER_PGE_KEEP, KAISER_PGE_CLEAR, KAISER_PGE_SET };
 
-struct kaiser_step {
+/* What one step does; the five steps are declared below. */
+struct kaiser_step_ops {
 	int (*patch)(void);	/* runs on the first CPU in */
-	bool tables;		/* with the page tables held still */
-	enum kaiser_pge pge;	/* then on every CPU */
-	bool ldt;		/* and each reloads LDTR */
+	bool hold_tables;	/* ... with the page tables held still */
+	enum kaiser_pge pge;	/* then on every CPU: CR4.PGE, TLB flush */
+	bool reload_ldt;	/* and LDTR loaded again */
+};
+
+struct kaiser_step {
+	const struct kaiser_step_ops *ops;
 	atomic_t cpus;
 	atomic_t done;
 	int ret;
@@ -103,12 +108,14 @@ struct kaiser_step {
 static int kaiser_step_fn(void *data)
 {
 	struct kaiser_step *st = data;
+	const struct kaiser_step_ops *ops = st->ops;
 
+	WARN_ON_ONCE(!irqs_disabled());
 	if (atomic_inc_return(&st->cpus) == 1) {
-		st->ret = st->tables ? kaiser_shadow_lock() : 0;
+		st->ret = ops->hold_tables ? kaiser_shadow_lock() : 0;
 		if (!st->ret) {
-			st->ret = st->patch();
-			if (st->tables)
+			st->ret = ops->patch();
+			if (ops->hold_tables)
 				kaiser_shadow_unlock();
 		}
 		atomic_set_release(&st->done, 1);
@@ -117,9 +124,9 @@ static int kaiser_step_fn(void *data)
 			cpu_relax();
 	}
 	sync_core();
-	if (!st->ret && st->pge != KAISER_PGE_KEEP)
-		kaiser_tlb_switch(st->pge == KAISER_PGE_CLEAR);
-	if (!st->ret && st->ldt)
+	if (!st->ret && ops->pge != KAISER_PGE_KEEP)
+		kaiser_tlb_switch(ops->pge == KAISER_PGE_CLEAR);
+	if (!st->ret && ops->reload_ldt)
 		kaiser_ldt_reload_cpu();
 	return st->ret;
 }
@@ -133,14 +140,13 @@ static int kaiser_step_fn(void *data)
 #define KAISER_STEP_TRIES	2000
 
 /*
- * One step: @patch on one CPU while every other waits; with @tables, under
- * kaiser_shadow_lock() (the steps that walk every PGD); then @pge on every
- * CPU. E2 and D1, the steps that change PGE, change what LDTR must hold.
+ * One step: ops->patch on one CPU while every other waits, under
+ * kaiser_shadow_lock() for the steps that walk every PGD; then what
+ * every CPU does.
  */
-static int kaiser_step(int (*patch)(void), enum kaiser_pge pge, bool tables)
+static int kaiser_step(const struct kaiser_step_ops *ops)
 {
-	struct kaiser_step st = { .patch = patch, .pge = pge, .tables = tables,
-				  .ldt = pge != KAISER_PGE_KEEP };
+	struct kaiser_step st = { .ops = ops };
 	unsigned int tries = 0;
 	int ret;
 
@@ -181,6 +187,7 @@ static int kaiser_patch_e2(void)
 	}
 	if (ret)
 		return ret;
+	kaiser_ldt_isolate(true);
 	kaiser_shadow_populate_all();
 	kaiser_set_state(KAISER_ON);
 	return 0;
@@ -195,6 +202,7 @@ static int kaiser_patch_d1(void)
 	if (ret)
 		return ret;
 	kaiser_shadow_unmark_all();
+	kaiser_ldt_isolate(false);
 	kaiser_set_state(KAISER_DISABLING);
 	return 0;
 }
@@ -215,6 +223,32 @@ static int kaiser_patch_e1_undo(void)
 {
 	return kaiser_sites_switch(KAISER_PHASE_ENTRY, false);
 }
+
+/* Entry code saves CR3 and switches to the kernel table. */
+static const struct kaiser_step_ops kaiser_step_e1 = {
+	.patch = kaiser_patch_e1,
+};
+
+/* User tables filled, exits switched to them; PGE off; LDTR to aliases. */
+static const struct kaiser_step_ops kaiser_step_e2 = {
+	.patch = kaiser_patch_e2, .hold_tables = true,
+	.pge = KAISER_PGE_CLEAR, .reload_ldt = true,
+};
+
+static const struct kaiser_step_ops kaiser_step_e1_undo = {
+	.patch = kaiser_patch_e1_undo,
+};
+
+/* Exits back to the kernel table, NX marks off; PGE on; LDTR direct. */
+static const struct kaiser_step_ops kaiser_step_d1 = {
+	.patch = kaiser_patch_d1, .hold_tables = true,
+	.pge = KAISER_PGE_SET, .reload_ldt = true,
+};
+
+/* Entry code dormant again; user tables zeroed. */
+static const struct kaiser_step_ops kaiser_step_d2 = {
+	.patch = kaiser_patch_d2, .hold_tables = true,
+};
 
 /* ---- transitions --------------------------------------------------- */
 
@@ -237,19 +271,19 @@ static int kaiser_enable(void)
 	if (ret)
 		goto out_release;
 	kaiser_ldt_map_existing();
-	ret = kaiser_step(kaiser_patch_e1, KAISER_PGE_KEEP, false);
+	ret = kaiser_step(&kaiser_step_e1);
 	if (ret) {
 		pr_err("enable failed: entry sites changed under us (%d)\n", ret);
 		goto out_template;
 	}
 	synchronize_rcu_expedited();
-	ret = kaiser_step(kaiser_patch_e2, KAISER_PGE_CLEAR, true);
+	ret = kaiser_step(&kaiser_step_e2);
 	if (ret) {
 		pr_err("enable failed: %s (%d); rolled back\n",
 		       ret == -EAGAIN ? "page tables stayed busy" :
 					"exit sites changed under us", ret);
 		synchronize_rcu_expedited();
-		if (kaiser_step(kaiser_patch_e1_undo, KAISER_PGE_KEEP, false))
+		if (kaiser_step(&kaiser_step_e1_undo))
 			pr_crit("rollback failed: entry sites left switched on\n");
 		goto out_template;
 	}
@@ -279,7 +313,7 @@ static int kaiser_disable(void)
 		pr_err("disable failed: cannot map the entry sites writable (%d)\n", ret);
 		return ret;
 	}
-	ret = kaiser_step(kaiser_patch_d1, KAISER_PGE_SET, true);
+	ret = kaiser_step(&kaiser_step_d1);
 	if (ret == -EAGAIN) {
 		pr_err("disable failed: page tables stayed busy (%d); isolation stays on\n",
 		       ret);
@@ -290,7 +324,7 @@ static int kaiser_disable(void)
 		goto out;
 	}
 	synchronize_rcu_expedited();
-	ret = kaiser_step(kaiser_patch_d2, KAISER_PGE_KEEP, true);
+	ret = kaiser_step(&kaiser_step_d2);
 	if (ret) {
 		pr_crit("disable failed: entry sites changed under us (%d)\n", ret);
 		goto out;

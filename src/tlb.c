@@ -61,6 +61,9 @@ MODULE_PARM_DESC(pcid_mode, "with PCID: upstream (default: user ASIDs as pti=on)
 
 static bool kaiser_pcid_upstream;
 
+/* Set by the steps' kaiser_tlb_switch(): CPUs run with CR4.PGE clear. */
+static bool kaiser_tlb_nonglobal;
+
 /* Does this enable switch the exits' PCID branches back (flush mode)? */
 bool kaiser_tlb_pcid_flush(void)
 {
@@ -105,6 +108,7 @@ void kaiser_tlb_switch(bool on)
 	bool __percpu *pending = (bool __percpu *)(kaiser_syms.cpu_tlbstate +
 						   kaiser_tlbstate_invalidate_other);
 
+	WRITE_ONCE(kaiser_tlb_nonglobal, on);
 	kaiser_tlb_set_nonglobal(on);
 	kaiser_tlb_flush_all_local();
 	if (!on)
@@ -136,7 +140,8 @@ static int kaiser_cpu_online(unsigned int cpu)
 {
 	unsigned long flags;
 
-	if (kaiser_state() == KAISER_ON) {
+	/* CPU hotplug and stop_machine() exclude each other. */
+	if (READ_ONCE(kaiser_tlb_nonglobal)) {
 		local_irq_save(flags);
 		kaiser_tlb_set_nonglobal(true);
 		local_irq_restore(flags);
@@ -148,7 +153,7 @@ const char *kaiser_tlb_mode(void)
 {
 	if (!boot_cpu_has(X86_FEATURE_PGE))
 		return "none (CPU has no global pages)";
-	return kaiser_state() == KAISER_ON ? "off (CR4.PGE clear)" :
+	return READ_ONCE(kaiser_tlb_nonglobal) ? "off (CR4.PGE clear)" :
 					     "on (kernel default)";
 }
 

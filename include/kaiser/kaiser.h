@@ -179,19 +179,20 @@ void kaiser_shadow_unlock(void);
 void kaiser_shadow_populate_all(void);
 void kaiser_shadow_unmark_all(void);
 void kaiser_shadow_clear_all(void);
-void kaiser_shadow_ldt_loaded(struct mm_struct *mm);
-unsigned int kaiser_shadow_ldt_fallbacks(void);
 void kaiser_shadow_table_freed(struct mm_struct *mm, void *table);
 unsigned long kaiser_shadow_teardown_checks(void);
 unsigned long kaiser_shadow_teardown_clears(void);
-bool kaiser_shadow_is_full_kernel(pgd_t *pgd);
 
 /* ldt.c: LDTs in the LDT remap area */
 bool kaiser_mm_has_ldt(struct mm_struct *mm);
 bool kaiser_ldt_mapped(struct mm_struct *mm, struct ldt_struct *ldt);
 int kaiser_ldt_map(struct mm_struct *mm, struct ldt_struct *ldt, int slot);
 void kaiser_ldt_load(struct mm_struct *mm);
-void kaiser_ldt_reload_cpu(void);
+void kaiser_ldt_isolate(bool on);		/* in a step: LDTR gets aliases */
+void kaiser_ldt_reload_cpu(void);		/* in a step, every CPU */
+bool kaiser_ldt_fallback(struct mm_struct *mm, pgd_t *pgd);
+bool kaiser_ldt_is_fallback(pgd_t *pgd);
+unsigned int kaiser_ldt_fallbacks(void);
 void kaiser_ldt_free_pgtables(struct mm_struct *mm);
 void kaiser_ldt_release_all(void);
 void kaiser_ldt_map_existing(void);
@@ -200,7 +201,6 @@ unsigned int kaiser_ldt_trees(void);
 /* mm_hooks.c: ftrace hooks on the mm life cycle */
 int kaiser_hooks_init(void);
 void kaiser_hooks_exit(void);
-void kaiser_hooks_leave(void);
 
 /* vuln_report.c: the Meltdown line of the vulnerabilities files */
 void kaiser_report_init(void);
