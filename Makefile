@@ -2,7 +2,7 @@
 #
 # make [KVER=<release>] [KAISER_VMLINUZ=<bzImage>]   build kaiser.ko
 # make clean
-# make deb        the kaiser-dkms package (scripts/build-deb), in out/deb/
+# make deb        the kaiser-dkms package (scripts/ship/build-deb), in out/deb/
 #
 # KVER defaults to the running kernel; the headers of that kernel must be
 # installed (/lib/modules/$(KVER)/build). KAISER_VMLINUZ defaults to the
@@ -30,6 +30,6 @@ clean:
 	rm -rf generated
 
 deb:
-	scripts/build-deb
+	scripts/ship/build-deb
 
 .PHONY: all modules clean deb

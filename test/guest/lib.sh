@@ -1,7 +1,7 @@
 # Helpers for guest suites (busybox sh). Copied to /tests/lib.sh; a suite
 # starts with `. /tests/lib.sh`.
 #
-# Every result is one line on the console, read by scripts/ktest-parse:
+# Every result is one line on the console, read by scripts/harness/ktest-parse:
 #   KTEST BEGIN <case>
 #   KTEST PASS <case> [detail] | KTEST FAIL <case> <reason> | KTEST SKIP <case> <reason>
 # Case names: short words of [A-Za-z0-9._/-]. A case that BEGINs and never
@@ -60,33 +60,29 @@ show_output() {
 }
 
 # check CASE CMD...: PASS if CMD exits 0, else FAIL with its last output line.
-check() {
-	_c=$1
-	shift
-	begin "$_c"
-	_out=/tmp/ktest-check.$$
-	if "$@" >"$_out" 2>&1; then
-		pass "$_c"
-	else
-		_rc=$?
-		show_output "$_out"
-		fail "$_c" "exit $_rc: $(last_line "$_out")"
-	fi
-	rm -f "$_out"
-}
+check() { ktest_run ok "$@"; }
 
 # expect_fail CASE CMD...: PASS if CMD exits non-zero (bad input refused).
-expect_fail() {
-	_c=$1
-	shift
+expect_fail() { ktest_run fail "$@"; }
+
+# ktest_run ok|fail CASE CMD...: run CMD, its output aside, and judge its
+# exit status; a failure shows the output's tail as comments.
+ktest_run() {
+	_w=$1 _c=$2
+	shift 2
 	begin "$_c"
 	_out=/tmp/ktest-check.$$
-	if "$@" >"$_out" 2>&1; then
+	if "$@" >"$_out" 2>&1; then _rc=0; else _rc=$?; fi
+	if [ "$_w" = ok ] && [ "$_rc" = 0 ]; then
+		pass "$_c"
+	elif [ "$_w" = ok ]; then
+		show_output "$_out"
+		fail "$_c" "exit $_rc: $(last_line "$_out")"
+	elif [ "$_rc" != 0 ]; then
+		pass "$_c" "exit $_rc: $(last_line "$_out")"
+	else
 		show_output "$_out"
 		fail "$_c" "succeeded but should have failed: $*"
-	else
-		_rc=$?
-		pass "$_c" "exit $_rc: $(last_line "$_out")"
 	fi
 	rm -f "$_out"
 }

@@ -1,10 +1,10 @@
 # shellcheck shell=bash
 # Sourced by scripts that run commands inside a cached debootstrap root
-# (scripts/kernel-fetch, scripts/build-module, test jobs that build test
+# (scripts/harness/kernel-fetch, scripts/harness/build-module, test jobs that build test
 # modules). Nothing run here can load
 # a module on this host: every command runs in a private mount namespace
 # (its mounts vanish with it and never propagate to the host) without
-# CAP_SYS_MODULE in its bounding set, as in scripts/guest-rootfs.
+# CAP_SYS_MODULE in its bounding set, as in scripts/harness/guest-rootfs.
 
 # kaiser_in_ns CMD...: run CMD in a private mount namespace without
 # CAP_SYS_MODULE.
@@ -48,7 +48,7 @@ kaiser_buildroot() {
 }
 
 # kaiser_kbuild CACHE REL BIND MAKEARGS...: make -C REL's headers
-# MAKEARGS... where scripts/kernel-fetch installed them: inside REL's build
+# MAKEARGS... where scripts/harness/kernel-fetch installed them: inside REL's build
 # root with BIND (a host directory holding every path MAKEARGS names)
 # bind-mounted at its own path, or on the host for a cache entry that says so.
 kaiser_kbuild() {
