@@ -57,16 +57,22 @@ static void kaiser_shadow_populate(pgd_t *pgd, struct mm_struct *mm)
 	for (i = 0; i < KERNEL_PGD_BOUNDARY; i++) {
 		pgd_t e = READ_ONCE(pgd[i]);
 
-		if (!pgd_val(e))
+		/* An entry left from before would map what is no longer there. */
+		if (!pgd_val(e)) {
+			WARN_ON_ONCE(pgd_val(READ_ONCE(user[i])));
 			continue;
+		}
 		WRITE_ONCE(user[i], e);
 		WRITE_ONCE(pgd[i], kaiser_kernel_copy(e));
 	}
 	if (kaiser_ldt_fallback(mm, pgd))
 		return;
-	for (i = KERNEL_PGD_BOUNDARY; i < PTRS_PER_PGD; i++)
+	for (i = KERNEL_PGD_BOUNDARY; i < PTRS_PER_PGD; i++) {
 		if (pgd_val(tmpl[i]))
 			WRITE_ONCE(user[i], tmpl[i]);
+		else
+			WARN_ON_ONCE(pgd_val(READ_ONCE(user[i])));
+	}
 }
 
 /* Zero one user table, writing only the entries in use. */

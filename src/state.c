@@ -50,8 +50,10 @@ enum kaiser_state kaiser_state(void)
 	return READ_ONCE(kaiser_cur_state);
 }
 
+/* By a transition, or by its step on another CPU while it waits. */
 static void kaiser_set_state(enum kaiser_state s)
 {
+	WARN_ON_ONCE(!mutex_is_locked(&kaiser_state_lock));
 	WRITE_ONCE(kaiser_cur_state, s);
 }
 

@@ -116,6 +116,9 @@ static pmd_t *kaiser_tmpl_pmd(unsigned long va)
 
 	if (!pud)
 		return NULL;
+	/* Below a module-owned P4D every table is ours: never a leaf (pti.c). */
+	if (WARN_ON_ONCE(pud_leaf(*pud)))
+		return NULL;
 	if (pud_none(*pud)) {
 		t = kaiser_table_alloc();
 		if (!t)
@@ -131,6 +134,8 @@ static pte_t *kaiser_tmpl_pte(unsigned long va)
 	void *t;
 
 	if (!pmd)
+		return NULL;
+	if (WARN_ON_ONCE(pmd_leaf(*pmd)))
 		return NULL;
 	if (pmd_none(*pmd)) {
 		t = kaiser_table_alloc();
