@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034,SC2154 # variables shared with the script that sources it
 # The core that scripts/bench/bench (QEMU) and scripts/bench/bench-bochs
 # (Bochs) share: the common options and their checks, the kernel and the
 # initramfs, recording one boot's results, the rotating rounds and the awk

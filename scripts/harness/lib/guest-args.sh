@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034,SC2154 # variables shared with the script that sources it
 # The command line that vm-run (QEMU) and bochs-run (Bochs) share, and its
 # checks. A runner sets its defaults (kernel initrd log suite append cpu
 # smp mem timeout verbose), defines die and runner_option, and calls

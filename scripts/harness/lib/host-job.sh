@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034,SC2154 # variables shared with the script that sources it
 # The preamble of the shell host jobs (test/host/*), sourced after
 # `set -euo pipefail` as
 #   . "$(dirname "$(readlink -f "$0")")/../../scripts/harness/lib/host-job.sh" NAME [SERIES]
