@@ -68,7 +68,6 @@ static unsigned int kaiser_audit_pgd(pgd_t *pgd, struct mm_struct *mm,
 		if (kaiser_mirror_ok(&pgd[i], &user[i]))
 			continue;
 		bad++;
-		a->mirror_mismatches++;
 		kaiser_audit_report(a, mm, i, pgd_val(READ_ONCE(user[i])),
 				    pgd_val(READ_ONCE(pgd[i])));
 	}

@@ -165,7 +165,6 @@ struct kaiser_audit {
 	unsigned int bad_tables;	/* with at least one finding */
 	unsigned int ldt_fallbacks;	/* full kernel half, by design */
 	unsigned int findings;		/* wrong entries, all tables */
-	unsigned int mirror_mismatches;	/* user-half entries among them */
 	unsigned int max_findings;	/* how many to describe in buf */
 	char *buf;
 	size_t len, size;
