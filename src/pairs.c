@@ -372,6 +372,23 @@ static void kaiser_pairs_free_old(void)
 }
 
 /*
+ * efi_mm is in CR3 during every EFI runtime call; its PGD is a plain page,
+ * not on pgd_list, that kaiser does not move yet (docs/single-pgd.md §2.1).
+ * At an even frame an NMI in such a call sees a kernel table, as it must;
+ * at an odd one it would take it for a user table: refuse.
+ */
+static int kaiser_pairs_check_efi(void)
+{
+	struct mm_struct *efi = (struct mm_struct *)kaiser_syms.efi_mm;
+	pgd_t *pgd = efi ? READ_ONCE(efi->pgd) : NULL;
+
+	if (!pgd || !(__pa(pgd) & PAGE_SIZE) || kaiser_pgd_paired(pgd))
+		return 0;
+	pr_err("enable refused: the EFI runtime page table lies at an odd page frame, which the entry code would take for a user table; isolation stays off\n");
+	return -EOPNOTSUPP;
+}
+
+/*
  * Before E1: move every mm that has a single PGD onto a pair. Mms born
  * meanwhile already get pairs (the allocation site is on); one that was
  * mid-creation is caught by E1's check, and the enable comes back here.
@@ -380,8 +397,11 @@ int kaiser_pairs_move_all(void)
 {
 	struct mm_struct **mms;
 	unsigned int n, i;
-	int ret = 0;
+	int ret;
 
+	ret = kaiser_pairs_check_efi();
+	if (ret)
+		return ret;
 	n = kaiser_pairs_collect(NULL, 0);
 	if (!n)
 		return 0;

@@ -108,6 +108,8 @@ int kaiser_resolve_symbols(void)
 		if (ret)
 			return ret;
 	}
+	/* Optional: a kernel built without EFI has none. */
+	kaiser_syms.efi_mm = kaiser_lookup("efi_mm");
 	if (kaiser_test_missing_symbol())
 		return kaiser_require(kaiser_test_missing_symbol(), &missing);
 	return 0;

@@ -85,6 +85,7 @@ struct kaiser_syms {
 	unsigned long cr4_update_irqsoff;	/* CR4 and its per-CPU shadow */
 	unsigned long flush_tlb_all;	/* __flush_tlb_all(): this CPU, all ASIDs */
 	unsigned long flush_tlb_mm_range;	/* every CPU, one mm */
+	unsigned long efi_mm;		/* optional: 0 without CONFIG_EFI */
 };
 
 extern struct kaiser_syms kaiser_syms;
