@@ -28,6 +28,7 @@
 
 #include <kaiser/compat.h>
 #include <kaiser/kaiser.h>
+#include <kaiser/test.h>
 
 #ifdef KAISER_KERNEL_SINGLE_PGD
 
@@ -40,6 +41,7 @@
 #include <linux/printk.h>
 #include <linux/rcupdate.h>
 #include <linux/rmap.h>
+#include <linux/sched.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/smp.h>
@@ -74,13 +76,40 @@ static bool kaiser_mm_initialised(struct mm_struct *mm)
 	return READ_ONCE(mm->rss_stat[NR_MM_COUNTERS - 1].counters);
 }
 
+/* A test build's victims (KAISER_TEST_SKIP_MOVE): their mms stay single. */
+static bool kaiser_pairs_skipped(struct mm_struct *mm)
+{
+	const char *comm = kaiser_test_skip_move();
+	struct task_struct *t;
+	bool skip;
+
+	if (!comm || !mm)
+		return false;
+	rcu_read_lock();
+	t = kaiser_mm_owner(mm);
+	skip = t && !strcmp(t->comm, comm);
+	rcu_read_unlock();
+	return skip;
+}
+
+/*
+ * May kaiser read or write @pgd's user half (the page after it)? Not
+ * before the mm is moved: that page belongs to someone else, or, at an
+ * odd frame, is the PGD itself.
+ */
+bool kaiser_pgd_has_user_half(pgd_t *pgd)
+{
+	return kaiser_pgd_paired(pgd);
+}
+
 /* Every listed PGD is paired (E1's check, under pgd_lock). */
 bool kaiser_pairs_all(void)
 {
 	struct page *page;
 
 	kaiser_for_each_pgd(page)
-		if (!kaiser_pgd_paired(page_address(page)))
+		if (!kaiser_pgd_paired(page_address(page)) &&
+		    !kaiser_pairs_skipped(kaiser_pgd_page_mm(page)))
 			return false;
 	return true;
 }
@@ -120,7 +149,8 @@ static unsigned int kaiser_pairs_collect(struct mm_struct **mms,
 		struct mm_struct *mm = kaiser_pgd_page_mm(page);
 
 		if (kaiser_pgd_paired(page_address(page)) || !mm ||
-		    mm->pgd != page_address(page) || !kaiser_mm_initialised(mm))
+		    mm->pgd != page_address(page) || !kaiser_mm_initialised(mm) ||
+		    kaiser_pairs_skipped(mm))
 			continue;
 		if (mms) {
 			if (n == max || !atomic_inc_not_zero(&mm->mm_count))
@@ -430,6 +460,11 @@ const char *kaiser_pairs_source(void)
 int kaiser_pairs_move_all(void)
 {
 	return 0;
+}
+
+bool kaiser_pgd_has_user_half(pgd_t *pgd)
+{
+	return true;
 }
 
 bool kaiser_pairs_all(void)

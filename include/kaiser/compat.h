@@ -68,6 +68,13 @@
 #define KAISER_PGD_ALLOC_ORDER_NTH	(-2)	/* none: -1 is "every site" */
 #endif
 
+/* The task an mm belongs to, under rcu_read_lock() (memcg's mm->owner). */
+#ifdef CONFIG_MEMCG
+#define kaiser_mm_owner(mm)	rcu_dereference((mm)->owner)
+#else
+#define kaiser_mm_owner(mm)	((void)(mm), (struct task_struct *)NULL)
+#endif
+
 /* FRED (6.9+) enters the kernel without the IDT: isolation cannot work. */
 #ifdef X86_FEATURE_FRED
 #define kaiser_fred_enabled()	cpu_feature_enabled(X86_FEATURE_FRED)

@@ -205,6 +205,7 @@ unsigned int kaiser_ldt_trees(void);
 /* pairs.c: PGD pairs where the kernel allocates single pages (6.15+) */
 int kaiser_pairs_move_all(void);
 bool kaiser_pairs_all(void);			/* under pgd_lock */
+bool kaiser_pgd_has_user_half(pgd_t *pgd);
 const char *kaiser_pairs_source(void);
 unsigned long kaiser_pairs_moved_count(void);
 unsigned long kaiser_pairs_forced_count(void);
