@@ -53,7 +53,7 @@ static u8 *kaiser_alias[KAISER_ALL_SITES];
  */
 struct kaiser_site_role {
 	const char *func;
-	int nth;			/* -1: every site of the function */
+	int nth;	/* -1: every site of the function; below: none */
 	enum kaiser_phase phase;
 };
 
@@ -204,7 +204,7 @@ static int kaiser_site_classify(unsigned int i)
 		const struct kaiser_site_role *role = &kaiser_site_roles[r];
 
 		if (!strcmp(role->func, s->func) &&
-		    (role->nth < 0 || role->nth == nth))
+		    (role->nth == -1 || role->nth == nth))
 			s->phase = role->phase;
 	}
 	if (kaiser_test_site_dormant(s->func)) {

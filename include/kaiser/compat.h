@@ -65,7 +65,7 @@
 #else
 #define kaiser_single_pgd()		false
 #define KAISER_PGD_ALLOC_SITES		1
-#define KAISER_PGD_ALLOC_ORDER_NTH	(-2)	/* none: -1 is "every site" */
+#define KAISER_PGD_ALLOC_ORDER_NTH	(-2)	/* no site: the role matches none */
 #endif
 
 /* The task an mm belongs to, under rcu_read_lock() (memcg's mm->owner). */
