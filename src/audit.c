@@ -37,15 +37,24 @@ static bool kaiser_mirror_ok(pgd_t *kp, pgd_t *up)
 }
 
 /* Record one finding; the first a->max_findings are kept as text. */
-static void kaiser_audit_report(struct kaiser_audit *a, struct mm_struct *mm,
-				unsigned int slot, u64 have, u64 want)
+static __printf(2, 3) void kaiser_audit_note(struct kaiser_audit *a,
+					     const char *fmt, ...)
 {
+	va_list args;
+
 	a->findings++;
 	if (a->findings > a->max_findings || a->len >= a->size)
 		return;
-	a->len += scnprintf(a->buf + a->len, a->size - a->len,
-			    "mm %p pgd slot %u: %#llx, expected %#llx\n",
-			    mm, slot, have, want);
+	va_start(args, fmt);
+	a->len += vscnprintf(a->buf + a->len, a->size - a->len, fmt, args);
+	va_end(args);
+}
+
+static void kaiser_audit_report(struct kaiser_audit *a, struct mm_struct *mm,
+				unsigned int slot, u64 have, u64 want)
+{
+	kaiser_audit_note(a, "mm %p pgd slot %u: %#llx, expected %#llx\n",
+			  mm, slot, have, want);
 }
 
 /*
@@ -97,6 +106,11 @@ void kaiser_audit(struct kaiser_audit *a)
 		bool fallback;
 
 		a->tables++;
+		if (!kaiser_pgd_has_user_half(pgd)) {
+			a->bad_tables++;
+			kaiser_audit_note(a, "mm %p: a single-page PGD, no user table\n", mm);
+			continue;
+		}
 		if (kaiser_audit_pgd(pgd, mm, a, &fallback))
 			a->bad_tables++;
 		if (fallback)

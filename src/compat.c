@@ -64,7 +64,7 @@ int kaiser_check_kernel(void)
 #ifdef KAISER_KERNEL_LACKS
 	pr_err("refusing to load: kernel built without " KAISER_KERNEL_LACKS "; isolation stays off\n");
 	return -EOPNOTSUPP;
-#elif defined(KAISER_KERNEL_SINGLE_PGD)
+#elif defined(KAISER_KERNEL_SINGLE_PGD) && !defined(KAISER_PAIRS_PREVIEW)
 	pr_err("refusing to load: this kernel (6.15 or later) gives each process a single-page top-level page table while its own isolation is off, and kaiser cannot isolate such kernels yet; isolation stays off (boot with pti=on for the kernel's own isolation)\n");
 	return -EOPNOTSUPP;
 #else

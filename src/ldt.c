@@ -114,11 +114,15 @@ bool kaiser_mm_has_ldt(struct mm_struct *mm)
 	return mm && READ_ONCE(mm->context.ldt);
 }
 
-/* The user table's entry for the LDT area is the kernel table's. */
+/*
+ * The user table's entry for the LDT area is the kernel table's. A single
+ * PGD (6.15+, not moved yet) has no user table: its move copies the entry.
+ */
 static void kaiser_ldt_mirror_root(pgd_t *pgd)
 {
-	WRITE_ONCE(*kaiser_ldt_root(kernel_to_user_pgdp(pgd)),
-		   READ_ONCE(*kaiser_ldt_root(pgd)));
+	if (kaiser_pgd_has_user_half(pgd))
+		WRITE_ONCE(*kaiser_ldt_root(kernel_to_user_pgdp(pgd)),
+			   READ_ONCE(*kaiser_ldt_root(pgd)));
 }
 
 /* Point the empty table entry @e at a new zeroed table of its own. */
@@ -238,13 +242,16 @@ bool kaiser_ldt_mapped(struct mm_struct *mm, struct ldt_struct *ldt)
 /* Does @pgd's user table hold the kernel's whole half (the fallback)? */
 bool kaiser_ldt_is_fallback(pgd_t *pgd)
 {
-	return !memcmp(kernel_to_user_pgdp(pgd) + KERNEL_PGD_BOUNDARY,
+	return kaiser_pgd_has_user_half(pgd) &&
+	       !memcmp(kernel_to_user_pgdp(pgd) + KERNEL_PGD_BOUNDARY,
 		       pgd + KERNEL_PGD_BOUNDARY, KERNEL_PGD_PTRS * sizeof(pgd_t));
 }
 
 /* Give @pgd's user table the kernel's whole half: no isolation for it. */
 static void kaiser_ldt_full_kernel(pgd_t *pgd)
 {
+	if (WARN_ON_ONCE(!kaiser_pgd_has_user_half(pgd)))
+		return;
 	memcpy(kernel_to_user_pgdp(pgd) + KERNEL_PGD_BOUNDARY,
 	       pgd + KERNEL_PGD_BOUNDARY, KERNEL_PGD_PTRS * sizeof(pgd_t));
 	atomic_inc(&kaiser_nr_ldt_fallbacks);
@@ -374,7 +381,7 @@ static unsigned long kaiser_ldt_detach(pgd_t *pgd)
 {
 	unsigned long top = xchg(&kaiser_ldt_root(pgd)->pgd, 0);
 
-	if (top)
+	if (top && kaiser_pgd_has_user_half(pgd))
 		WRITE_ONCE(*kaiser_ldt_root(kernel_to_user_pgdp(pgd)), __pgd(0));
 	return top;
 }

@@ -40,16 +40,21 @@ static int __init kaiser_init(void)
 	}
 	kaiser_debugfs_init();
 	kaiser_report_init();
+	ret = kaiser_startup();
+	if (ret)
+		goto out_sysfs;
 	if (enable) {
 		ret = kaiser_set_enabled(true);
 		if (ret)
-			goto out_sysfs;
+			goto out_startup;
 	}
 	pr_info("loaded: backend %s, %u-level paging, isolation %s\n",
 		kaiser_backend_name(), kaiser_paging_levels(),
 		kaiser_state_name(kaiser_state()));
 	return 0;
 
+out_startup:
+	kaiser_shutdown();
 out_sysfs:
 	kaiser_report_exit();
 	kaiser_debugfs_exit();

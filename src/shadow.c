@@ -26,6 +26,7 @@
 
 #include <kaiser/compat.h>
 #include <kaiser/kaiser.h>
+#include <kaiser/test.h>
 
 static atomic_long_t kaiser_nr_teardown_checks = ATOMIC_LONG_INIT(0);
 static atomic_long_t kaiser_nr_teardown_clears = ATOMIC_LONG_INIT(0);
@@ -137,13 +138,22 @@ void kaiser_shadow_unlock(void)
 	spin_unlock(kaiser_pgd_lock());
 }
 
-/* Inside stop_machine(): every PGD on pgd_list gets its user table. */
+/*
+ * Inside stop_machine(): every PGD on pgd_list gets its user table. E1
+ * made sure each one has a user half (pairs.c); only a test build that
+ * leaves some single (KAISER_TEST_SKIP_MOVE) may get here without.
+ */
 void kaiser_shadow_populate_all(void)
 {
 	struct page *page;
 
-	kaiser_for_each_pgd(page)
+	kaiser_for_each_pgd(page) {
+		if (!kaiser_pgd_has_user_half(page_address(page))) {
+			WARN_ON_ONCE(!kaiser_test_skip_move());
+			continue;
+		}
 		kaiser_shadow_populate(page_address(page), kaiser_pgd_page_mm(page));
+	}
 }
 
 /* Inside stop_machine(), once no exit switches CR3: kernel copies lose NX. */
@@ -164,7 +174,8 @@ void kaiser_shadow_clear_all(void)
 	struct page *page;
 
 	kaiser_for_each_pgd(page)
-		kaiser_shadow_clear(page_address(page));
+		if (kaiser_pgd_has_user_half(page_address(page)))
+			kaiser_shadow_clear(page_address(page));
 }
 
 /*
@@ -178,6 +189,8 @@ void kaiser_shadow_table_freed(struct mm_struct *mm, void *table)
 	unsigned long pfn = __pa(table) >> PAGE_SHIFT;
 	unsigned int i;
 
+	if (!kaiser_pgd_has_user_half(mm->pgd))
+		return;
 	atomic_long_inc(&kaiser_nr_teardown_checks);
 	for (i = 0; i < KERNEL_PGD_BOUNDARY; i++) {
 		pgd_t e = READ_ONCE(user[i]);

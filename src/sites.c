@@ -25,6 +25,7 @@
 #include <linux/utsname.h>
 #include <linux/vmalloc.h>
 
+#include <kaiser/compat.h>
 #include <kaiser/kaiser.h>
 #include <kaiser/test.h>
 #include "kaiser_sites.h"
@@ -52,7 +53,7 @@ static u8 *kaiser_alias[KAISER_ALL_SITES];
  */
 struct kaiser_site_role {
 	const char *func;
-	int nth;			/* -1: every site of the function */
+	int nth;	/* -1: every site of the function; below: none */
 	enum kaiser_phase phase;
 };
 
@@ -75,7 +76,9 @@ static const struct kaiser_site_role kaiser_site_roles[] = {
 	/* memory side: mirror user PGD entries, template into new PGDs */
 	{ "native_set_pgd",		-1, KAISER_PHASE_EXIT },
 	{ "native_set_p4d",		-1, KAISER_PHASE_EXIT },
-	{ "pgd_alloc",			-1, KAISER_PHASE_EXIT },
+	{ "pgd_alloc", KAISER_PGD_ALLOC_SITES - 1, KAISER_PHASE_EXIT },
+	/* where PGDs are single pages: pairs for as long as kaiser is loaded */
+	{ "pgd_alloc", KAISER_PGD_ALLOC_ORDER_NTH, KAISER_PHASE_ALLOC },
 	/*
 	 * TLB side (arch/x86/mm/tlb.c), what the kernel does with its own
 	 * isolation on: mark a user ASID for flushing whenever its kernel
@@ -88,6 +91,7 @@ static const struct kaiser_site_role kaiser_site_roles[] = {
 	{ "native_flush_tlb_one_user",	-1, KAISER_PHASE_EXIT },
 	{ "flush_tlb_one_kernel",	-1, KAISER_PHASE_EXIT },
 	{ "switch_mm_irqs_off",		-1, KAISER_PHASE_EXIT },	/* clear_asid_other() */
+	{ "choose_new_asid",		-1, KAISER_PHASE_EXIT },	/* ditto, 7.x */
 };
 
 const char *kaiser_sites_engine(void)
@@ -200,7 +204,7 @@ static int kaiser_site_classify(unsigned int i)
 		const struct kaiser_site_role *role = &kaiser_site_roles[r];
 
 		if (!strcmp(role->func, s->func) &&
-		    (role->nth < 0 || role->nth == nth))
+		    (role->nth == -1 || role->nth == nth))
 			s->phase = role->phase;
 	}
 	if (kaiser_test_site_dormant(s->func)) {
@@ -293,6 +297,23 @@ bool kaiser_pcid_flush_ok(void)
 	return kaiser_nr_pcid_sites > 0 && !kaiser_nr_pcid_unknown;
 }
 
+/*
+ * pgd_alloc()'s roles go by the order of its sites: refuse a kernel where
+ * it holds another number of them than compat.h expects.
+ */
+static int kaiser_sites_check_pgd_alloc(void)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < KAISER_SITES_COUNT; i++)
+		n += !strcmp(kaiser_sites[i].func, "pgd_alloc");
+	if (n == KAISER_PGD_ALLOC_SITES)
+		return 0;
+	pr_err("refusing to load: pgd_alloc() holds %u PTI sites, kaiser knows the layout with %u\n",
+	       n, KAISER_PGD_ALLOC_SITES);
+	return -ENOEXEC;
+}
+
 int kaiser_sites_init(void)
 {
 	char name[KSYM_SYMBOL_LEN];
@@ -313,6 +334,9 @@ int kaiser_sites_init(void)
 		sprint_symbol_no_offset(name, (unsigned long)kaiser_sites[i].addr);
 		strscpy(kaiser_sites[i].func, name, sizeof(kaiser_sites[i].func));
 	}
+	ret = kaiser_sites_check_pgd_alloc();
+	if (ret)
+		return ret;
 	for (i = 0; i < KAISER_SITES_COUNT; i++) {
 		ret = kaiser_site_classify(i);
 		if (ret)
@@ -431,13 +455,15 @@ int kaiser_pcid_sites_switch(bool on)
 					 KAISER_PHASE_EXIT, on);
 }
 
+/* Sites switched on for isolation (the allocation site is not one). */
 static unsigned int kaiser_sites_active_range(unsigned int first,
 					      unsigned int end)
 {
 	unsigned int i, n = 0;
 
 	for (i = first; i < end; i++)
-		n += kaiser_sites[i].active;
+		n += kaiser_sites[i].active &&
+		     kaiser_sites[i].phase != KAISER_PHASE_ALLOC;
 	return n;
 }
 

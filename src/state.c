@@ -37,6 +37,7 @@
 #include <linux/stop_machine.h>
 #include <asm/sync_core.h>
 
+#include <kaiser/compat.h>
 #include <kaiser/kaiser.h>
 #include <kaiser/test.h>
 
@@ -167,8 +168,15 @@ static int kaiser_step(const struct kaiser_step_ops *ops)
 
 /* ---- the four steps ------------------------------------------------ */
 
+/*
+ * From E1 on, an NMI that finds an odd PGD frame in CR3 takes it for a
+ * user table: where PGDs may be single pages, every listed one must be
+ * paired by now (-ESTALE: one was born single meanwhile; move it first).
+ */
 static int kaiser_patch_e1(void)
 {
+	if (kaiser_single_pgd() && !kaiser_pairs_all())
+		return -ESTALE;
 	return kaiser_sites_switch(KAISER_PHASE_ENTRY, true);
 }
 
@@ -228,7 +236,7 @@ static int kaiser_patch_e1_undo(void)
 
 /* Entry code saves CR3 and switches to the kernel table. */
 static const struct kaiser_step_ops kaiser_step_e1 = {
-	.patch = kaiser_patch_e1,
+	.patch = kaiser_patch_e1, .hold_tables = kaiser_single_pgd(),
 };
 
 /* User tables filled, exits switched to them; PGE off; LDTR to aliases. */
@@ -252,7 +260,57 @@ static const struct kaiser_step_ops kaiser_step_d2 = {
 	.patch = kaiser_patch_d2, .hold_tables = true,
 };
 
+static int kaiser_patch_alloc_on(void)
+{
+	return kaiser_sites_switch(KAISER_PHASE_ALLOC, true);
+}
+
+static int kaiser_patch_alloc_off(void)
+{
+	return kaiser_sites_switch(KAISER_PHASE_ALLOC, false);
+}
+
+/* pgd_alloc() makes pairs, or single pages again (single-page kernels). */
+static const struct kaiser_step_ops kaiser_step_alloc_on = {
+	.patch = kaiser_patch_alloc_on,
+};
+
+static const struct kaiser_step_ops kaiser_step_alloc_off = {
+	.patch = kaiser_patch_alloc_off,
+};
+
 /* ---- transitions --------------------------------------------------- */
+
+/*
+ * Where an mm may still have a single PGD: move them all onto pairs, then
+ * E1, which checks under pgd_lock that none is left. One born single in
+ * between (its pgd_alloc() began before the allocation site went on) makes
+ * E1 refuse, having changed nothing: move again.
+ */
+#define KAISER_E1_TRIES	20
+
+static int kaiser_pairs_then_e1(void)
+{
+	unsigned int tries = 0;
+	int ret;
+
+	do {
+		ret = kaiser_pairs_move_all();
+		if (ret) {
+			pr_err("enable failed: cannot give every process a PGD pair (%d); isolation stays off\n",
+			       ret);
+			return ret;
+		}
+		ret = kaiser_step(&kaiser_step_e1);
+		if (ret == -ESTALE)
+			msleep(20);
+	} while (ret == -ESTALE && ++tries < KAISER_E1_TRIES);
+	if (ret)
+		pr_err("enable failed: %s (%d)\n", ret == -ESTALE ?
+		       "new processes kept single-page PGDs" :
+		       "entry sites changed under us", ret);
+	return ret;
+}
 
 static int kaiser_enable(void)
 {
@@ -273,11 +331,9 @@ static int kaiser_enable(void)
 	if (ret)
 		goto out_release;
 	kaiser_ldt_map_existing();
-	ret = kaiser_step(&kaiser_step_e1);
-	if (ret) {
-		pr_err("enable failed: entry sites changed under us (%d)\n", ret);
+	ret = kaiser_pairs_then_e1();
+	if (ret)
 		goto out_template;
-	}
 	synchronize_rcu_expedited();
 	ret = kaiser_step(&kaiser_step_e2);
 	if (ret) {
@@ -340,6 +396,38 @@ out:
 	return ret;
 }
 
+/*
+ * Module load and exit, where PGDs may be single pages: pgd_alloc() makes
+ * pairs for as long as kaiser is loaded, so that enabling has only the
+ * mms born before the load to move. Pairs outlive the module: pgd_free()
+ * frees them whole.
+ */
+static int kaiser_alloc_pairs(bool on)
+{
+	int ret;
+
+	if (!kaiser_single_pgd())
+		return 0;
+	lockdep_assert_held(&kaiser_state_lock);
+	ret = kaiser_sites_prepare();
+	if (!ret)
+		ret = kaiser_step(on ? &kaiser_step_alloc_on : &kaiser_step_alloc_off);
+	kaiser_sites_release();
+	if (ret)
+		pr_err("cannot switch pgd_alloc() %s pairs (%d)\n", on ? "to" : "back from", ret);
+	return ret;
+}
+
+int kaiser_startup(void)
+{
+	int ret;
+
+	mutex_lock(&kaiser_state_lock);
+	ret = kaiser_alloc_pairs(true);
+	mutex_unlock(&kaiser_state_lock);
+	return ret;
+}
+
 /* Module exit: wait for any writer, then make sure isolation is off. */
 int kaiser_shutdown(void)
 {
@@ -348,6 +436,8 @@ int kaiser_shutdown(void)
 	mutex_lock(&kaiser_state_lock);
 	if (kaiser_cur_state == KAISER_ON)
 		ret = kaiser_disable();
+	if (!ret)
+		ret = kaiser_alloc_pairs(false);
 	mutex_unlock(&kaiser_state_lock);
 	return ret;
 }

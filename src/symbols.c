@@ -45,6 +45,7 @@ static const struct kaiser_sym kaiser_sym_table[] = {
 	 */
 	{ "cr4_update_irqsoff",	&kaiser_syms.cr4_update_irqsoff },
 	{ "__flush_tlb_all",	&kaiser_syms.flush_tlb_all },
+	{ "flush_tlb_mm_range",	&kaiser_syms.flush_tlb_mm_range },
 };
 
 static unsigned long kaiser_kallsyms_lookup_name;
@@ -107,6 +108,8 @@ int kaiser_resolve_symbols(void)
 		if (ret)
 			return ret;
 	}
+	/* Optional: a kernel built without EFI has none. */
+	kaiser_syms.efi_mm = kaiser_lookup("efi_mm");
 	if (kaiser_test_missing_symbol())
 		return kaiser_require(kaiser_test_missing_symbol(), &missing);
 	return 0;

@@ -53,7 +53,10 @@ static ssize_t status_show(struct kobject *kobj, struct kobj_attribute *attr,
 			  "kernel_bytes_mapped: %lu\n"
 			  "enable_us: %llu\n"
 			  "disable_us: %llu\n"
-			  "step_retries: %lu\n",
+			  "step_retries: %lu\n"
+			  "pgd_pairs: %s\n"
+			  "pgd_pairs_moved: %lu\n"
+			  "pgd_pairs_cpus_forced: %lu\n",
 			  kaiser_state_name(kaiser_state()),
 			  init_utsname()->release,
 			  kaiser_backend_name(),
@@ -73,7 +76,10 @@ static ssize_t status_show(struct kobject *kobj, struct kobj_attribute *attr,
 			  on ? kaiser_template_bytes() : 0,
 			  kaiser_state_enable_ns() / NSEC_PER_USEC,
 			  kaiser_state_disable_ns() / NSEC_PER_USEC,
-			  kaiser_state_step_retries());
+			  kaiser_state_step_retries(),
+			  kaiser_pairs_source(),
+			  kaiser_pairs_moved_count(),
+			  kaiser_pairs_forced_count());
 }
 
 static ssize_t enabled_show(struct kobject *kobj, struct kobj_attribute *attr,

@@ -115,14 +115,22 @@ void kaiser_tlb_switch(bool on)
 		this_cpu_write(*pending, false);
 }
 
+static struct mm_struct *__percpu *kaiser_loaded_mm_ptr(void)
+{
+	return (struct mm_struct *__percpu *)(kaiser_syms.cpu_tlbstate +
+					      kaiser_tlbstate_loaded_mm);
+}
+
 /* The mm whose page table this CPU runs on (interrupts off). */
 struct mm_struct *kaiser_loaded_mm(void)
 {
-	struct mm_struct *__percpu *loaded =
-		(struct mm_struct *__percpu *)(kaiser_syms.cpu_tlbstate +
-					       kaiser_tlbstate_loaded_mm);
+	return this_cpu_read(*kaiser_loaded_mm_ptr());
+}
 
-	return this_cpu_read(*loaded);
+/* Another CPU's, as it was a moment ago (a racy read, by design). */
+struct mm_struct *kaiser_loaded_mm_on(int cpu)
+{
+	return READ_ONCE(*per_cpu_ptr(kaiser_loaded_mm_ptr(), cpu));
 }
 
 const char *kaiser_pcid_mode(void)

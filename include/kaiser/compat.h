@@ -40,6 +40,41 @@
 #define KAISER_KERNEL_SINGLE_PGD
 #endif
 
+/*
+ * A process whose page table a device walks too (IOMMU shared virtual
+ * addressing): the device holds the PGD's address. The field exists from
+ * 6.8 (CONFIG_IOMMU_MM_DATA).
+ */
+#ifdef CONFIG_IOMMU_MM_DATA
+#define kaiser_mm_iommu_bound(mm)	(READ_ONCE((mm)->iommu_mm) != NULL)
+#else
+#define kaiser_mm_iommu_bound(mm)	((void)(mm), false)
+#endif
+
+/*
+ * pgd_alloc()'s PTI sites: where the kernel allocates single pages, the
+ * allocation order (pgd_allocation_order(), inlined first) and then the
+ * copy of swapper's user half (clone_pgd_range()); before 6.15 only the
+ * copy. In address order, as objdump of Debian's 7.3 shows
+ * (docs/single-pgd.md §5).
+ */
+#ifdef KAISER_KERNEL_SINGLE_PGD
+#define kaiser_single_pgd()		true
+#define KAISER_PGD_ALLOC_SITES		2
+#define KAISER_PGD_ALLOC_ORDER_NTH	0
+#else
+#define kaiser_single_pgd()		false
+#define KAISER_PGD_ALLOC_SITES		1
+#define KAISER_PGD_ALLOC_ORDER_NTH	(-2)	/* no site: the role matches none */
+#endif
+
+/* The task an mm belongs to, under rcu_read_lock() (memcg's mm->owner). */
+#ifdef CONFIG_MEMCG
+#define kaiser_mm_owner(mm)	rcu_dereference((mm)->owner)
+#else
+#define kaiser_mm_owner(mm)	((void)(mm), (struct task_struct *)NULL)
+#endif
+
 /* FRED (6.9+) enters the kernel without the IDT: isolation cannot work. */
 #ifdef X86_FEATURE_FRED
 #define kaiser_fred_enabled()	cpu_feature_enabled(X86_FEATURE_FRED)

@@ -34,9 +34,12 @@ struct kaiser_site_desc {
  * the old code can still be running (docs/design.md §3.4). The C sites
  * that mirror user PGD entries and copy the template into new PGDs go with
  * the second phase, as they set NX on the kernel's copy of user entries.
+ * Where the kernel allocates single-page PGDs (6.15+), pgd_alloc()'s
+ * allocation-order site is on for as long as kaiser is loaded (pairs.c).
  */
 enum kaiser_phase {
 	KAISER_PHASE_NONE,	/* left dormant */
+	KAISER_PHASE_ALLOC,	/* while loaded: pgd_alloc() makes pairs */
 	KAISER_PHASE_ENTRY,	/* to kernel CR3, save CR3 */
 	KAISER_PHASE_EXIT,	/* to user CR3, restore CR3, memory side */
 };
@@ -81,6 +84,8 @@ struct kaiser_syms {
 	unsigned long cpu_tlbstate;	/* per-CPU struct tlb_state */
 	unsigned long cr4_update_irqsoff;	/* CR4 and its per-CPU shadow */
 	unsigned long flush_tlb_all;	/* __flush_tlb_all(): this CPU, all ASIDs */
+	unsigned long flush_tlb_mm_range;	/* every CPU, one mm */
+	unsigned long efi_mm;		/* optional: 0 without CONFIG_EFI */
 };
 
 extern struct kaiser_syms kaiser_syms;
@@ -197,6 +202,14 @@ void kaiser_ldt_release_all(void);
 void kaiser_ldt_map_existing(void);
 unsigned int kaiser_ldt_trees(void);
 
+/* pairs.c: PGD pairs where the kernel allocates single pages (6.15+) */
+int kaiser_pairs_move_all(void);
+bool kaiser_pairs_all(void);			/* under pgd_lock */
+bool kaiser_pgd_has_user_half(pgd_t *pgd);
+const char *kaiser_pairs_source(void);
+unsigned long kaiser_pairs_moved_count(void);
+unsigned long kaiser_pairs_forced_count(void);
+
 /* mm_hooks.c: ftrace hooks on the mm life cycle */
 int kaiser_hooks_init(void);
 void kaiser_hooks_exit(void);
@@ -213,7 +226,10 @@ void kaiser_tlb_switch(bool on);		/* this CPU, irqs off */
 void kaiser_tlb_flush_all_local(void);		/* this CPU, every ASID */
 extern const size_t kaiser_tlbstate_invalidate_other;	/* tlb_layout.c */
 extern const size_t kaiser_tlbstate_loaded_mm;		/* tlb_layout.c */
+extern const struct mm_struct *const kaiser_loaded_mm_switching; /* ditto */
+bool kaiser_cpu_lazy(void);				/* ditto */
 struct mm_struct *kaiser_loaded_mm(void);		/* this CPU's */
+struct mm_struct *kaiser_loaded_mm_on(int cpu);		/* racy */
 const char *kaiser_pcid_mode(void);
 bool kaiser_tlb_pcid_flush(void);
 const char *kaiser_tlb_mode(void);
@@ -230,6 +246,7 @@ enum kaiser_state {
 enum kaiser_state kaiser_state(void);
 const char *kaiser_state_name(enum kaiser_state s);
 int kaiser_set_enabled(bool on);
+int kaiser_startup(void);
 int kaiser_shutdown(void);
 u64 kaiser_state_enable_ns(void);
 u64 kaiser_state_disable_ns(void);
