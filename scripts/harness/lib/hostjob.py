@@ -18,6 +18,9 @@ import tempfile
 REPO = os.environ.get("KAISER_REPO") or os.path.abspath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
 CACHE = os.environ.get("KAISER_CACHE", "/var/cache/kaiser")
+REL = os.environ.get("KAISER_KERNEL", "")     # the guest kernel's release
+KO = os.environ.get("KAISER_KO", "")          # kaiser.ko built for it
+INITRD = os.environ.get("KAISER_INITRD", "")  # run-tests' initramfs for it
 
 
 def tool(name):
