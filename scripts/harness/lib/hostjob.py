@@ -37,6 +37,20 @@ def out_dir(job):
     return out
 
 
+def read_log(path):
+    """A running guest's serial log up to its last complete line ("" if it
+    does not exist yet). The guest may be in the middle of a line, and a
+    marker cut short can still match: a truncated hex number is a hex
+    number (oob-audit once took "magic=0x6e6970732d62" for its spinner's
+    0x6e6970732d626f6f and stopped the guest 40 times in vain)."""
+    try:
+        with open(path, errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return ""
+    return text[:text.rfind("\n") + 1]
+
+
 class Results:
     """KTEST lines: BEGIN, then PASS, FAIL or SKIP, one line each; counts
     the failures (the job's exit status is whether there were any)."""
