@@ -68,49 +68,48 @@ static void kaiser_free_ldt_counted(struct mm_struct *mm)
 	atomic_dec(&kaiser_hooks_inflight);
 }
 
-/* load_mm_ldt(struct mm_struct *mm): kaiser_ldt_load() instead. */
-static void notrace kaiser_load_mm_ldt_hook(unsigned long ip,
-					    unsigned long parent_ip,
-					    struct ftrace_ops *op,
-					    struct ftrace_regs *fregs)
-{
-	kaiser_ftrace_set_ip(fregs, kaiser_ldt_load);
-}
-
-static struct ftrace_ops kaiser_load_ldt_ops = {
-	.func = kaiser_load_mm_ldt_hook,
-	.flags = KAISER_HOOK_REPLACE,
+/*
+ * A hook that makes every call of a kernel function run kaiser's @with
+ * instead: ftrace returns to the saved instruction pointer, and @with
+ * returns to the caller. @counted: @with may sleep; the hook counts it in
+ * kaiser_hooks_inflight and @with counts itself out when it returns.
+ */
+struct kaiser_replacement {
+	struct ftrace_ops ops;
+	unsigned long with;
+	bool counted;
 };
 
-/* map_ldt_struct(mm, ldt, slot): kaiser_ldt_map() instead, counted. */
-static void notrace kaiser_map_ldt_hook(unsigned long ip,
+static void notrace kaiser_replace_hook(unsigned long ip,
 					unsigned long parent_ip,
 					struct ftrace_ops *op,
 					struct ftrace_regs *fregs)
 {
-	atomic_inc(&kaiser_hooks_inflight);
-	kaiser_ftrace_set_ip(fregs, kaiser_map_ldt_counted);
+	const struct kaiser_replacement *r =
+		container_of(op, struct kaiser_replacement, ops);
+
+	if (r->counted)
+		atomic_inc(&kaiser_hooks_inflight);
+	kaiser_ftrace_set_ip(fregs, r->with);
 }
 
-static struct ftrace_ops kaiser_map_ldt_ops = {
-	.func = kaiser_map_ldt_hook,
-	.flags = KAISER_HOOK_REPLACE,
-};
+#define KAISER_REPLACEMENT(fn, is_counted) {				\
+	.ops = { .func = kaiser_replace_hook, .flags = KAISER_HOOK_REPLACE }, \
+	.with = (unsigned long)(fn),					\
+	.counted = (is_counted),					\
+}
+
+/* load_mm_ldt(struct mm_struct *mm): kaiser_ldt_load() instead. */
+static struct kaiser_replacement kaiser_load_ldt =
+	KAISER_REPLACEMENT(kaiser_ldt_load, false);
+
+/* map_ldt_struct(mm, ldt, slot): kaiser_ldt_map() instead, counted. */
+static struct kaiser_replacement kaiser_map_ldt =
+	KAISER_REPLACEMENT(kaiser_map_ldt_counted, true);
 
 /* free_ldt_pgtables(mm): kaiser_ldt_free_pgtables() instead, counted. */
-static void notrace kaiser_free_ldt_hook(unsigned long ip,
-					 unsigned long parent_ip,
-					 struct ftrace_ops *op,
-					 struct ftrace_regs *fregs)
-{
-	atomic_inc(&kaiser_hooks_inflight);
-	kaiser_ftrace_set_ip(fregs, kaiser_free_ldt_counted);
-}
-
-static struct ftrace_ops kaiser_free_ldt_ops = {
-	.func = kaiser_free_ldt_hook,
-	.flags = KAISER_HOOK_REPLACE,
-};
+static struct kaiser_replacement kaiser_free_ldt =
+	KAISER_REPLACEMENT(kaiser_free_ldt_counted, true);
 
 /* ___pud_free_tlb(struct mmu_gather *tlb, pud_t *pud), and the p4d one. */
 static void notrace kaiser_table_free_hook(unsigned long ip,
@@ -173,14 +172,14 @@ static void kaiser_hooks_drain(void)
  */
 static void kaiser_hooks_exit_ldt(void)
 {
-	kaiser_hook_unregister(&kaiser_map_ldt_ops);
+	kaiser_hook_unregister(&kaiser_map_ldt.ops);
 	kaiser_hooks_drain();
 	if (kaiser_state() == KAISER_OFF)
 		kaiser_ldt_release_all();
 	else	/* disable failed: LDTRs may point into the areas; leak them */
 		pr_crit("LDT areas left in place: isolation is still on\n");
-	kaiser_hook_unregister(&kaiser_load_ldt_ops);
-	kaiser_hook_unregister(&kaiser_free_ldt_ops);
+	kaiser_hook_unregister(&kaiser_load_ldt.ops);
+	kaiser_hook_unregister(&kaiser_free_ldt.ops);
 	kaiser_hooks_drain();
 }
 
@@ -196,13 +195,13 @@ int kaiser_hooks_init(void)
 {
 	int ret;
 
-	ret = kaiser_hook_one(&kaiser_free_ldt_ops, "free_ldt_pgtables");
+	ret = kaiser_hook_one(&kaiser_free_ldt.ops, "free_ldt_pgtables");
 	if (ret)
 		return ret;
-	ret = kaiser_hook_one(&kaiser_load_ldt_ops, "load_mm_ldt");
+	ret = kaiser_hook_one(&kaiser_load_ldt.ops, "load_mm_ldt");
 	if (ret)
 		goto out_free_ldt;
-	ret = kaiser_hook_one(&kaiser_map_ldt_ops, "map_ldt_struct");
+	ret = kaiser_hook_one(&kaiser_map_ldt.ops, "map_ldt_struct");
 	if (ret)
 		goto out_load_ldt;
 	ret = kaiser_hook_filter(&kaiser_free_ops, "___pud_free_tlb");
@@ -217,9 +216,9 @@ int kaiser_hooks_init(void)
 	return ret;
 
 out_load_ldt:
-	kaiser_hook_unregister(&kaiser_load_ldt_ops);
+	kaiser_hook_unregister(&kaiser_load_ldt.ops);
 out_free_ldt:
-	kaiser_hook_unregister(&kaiser_free_ldt_ops);
+	kaiser_hook_unregister(&kaiser_free_ldt.ops);
 	kaiser_hooks_drain();
 	return ret;
 }

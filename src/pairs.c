@@ -11,7 +11,9 @@
  *     pgd_free() frees whole (it takes the order from the folio);
  *   - at enable, before E1, every mm that still has a single page is
  *     moved onto a pair (kaiser_pairs_move_all()), and E1 itself checks,
- *     under pgd_lock, that no single page is left (kaiser_pairs_all()).
+ *     under pgd_lock, that no single page is left (kaiser_pairs_all());
+ *   - efi_mm, which is on no list, is moved first, under the EFI runtime
+ *     services' own lock (kaiser_pairs_move_efi()).
  *
  * Moving a live PGD: the writers of its entries are drained by the locks
  * the kernel itself takes around them (ldt_usr_sem, mmap_lock, every VMA's
@@ -33,6 +35,7 @@
 #ifdef KAISER_KERNEL_SINGLE_PGD
 
 #include <linux/cpumask.h>
+#include <linux/efi.h>
 #include <linux/fs.h>
 #include <linux/hardirq.h>
 #include <linux/memcontrol.h>
@@ -43,6 +46,7 @@
 #include <linux/rmap.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
+#include <linux/semaphore.h>
 #include <linux/slab.h>
 #include <linux/smp.h>
 #include <asm/pgalloc.h>
@@ -401,21 +405,92 @@ static void kaiser_pairs_free_old(void)
 	}
 }
 
-/*
- * efi_mm is in CR3 during every EFI runtime call; its PGD is a plain page,
- * not on pgd_list, that kaiser does not move yet (docs/single-pgd.md §2.1).
- * At an even frame an NMI in such a call sees a kernel table, as it must;
- * at an odd one it would take it for a user table: refuse.
- */
-static int kaiser_pairs_check_efi(void)
+/* ---- efi_mm -------------------------------------------------------- */
+
+static struct mm_struct *kaiser_efi_mm(void)
 {
-	struct mm_struct *efi = (struct mm_struct *)kaiser_syms.efi_mm;
+	return (struct mm_struct *)kaiser_syms.efi_mm;
+}
+
+/*
+ * Leave a single EFI page table where it is: harmless at an even frame,
+ * where an NMI sees a kernel table; refused at an odd one, saying @why.
+ */
+static int kaiser_efi_pgd_leave(pgd_t *pgd, const char *why)
+{
+	if (!(__pa(pgd) & PAGE_SIZE))
+		return 0;
+	pr_err("enable refused: the EFI runtime page table lies at an odd page frame, which the entry code would take for a user table, and kaiser cannot move it (%s); isolation stays off\n",
+	       why);
+	return -EOPNOTSUPP;
+}
+
+/*
+ * efi_mm is in CR3 during every EFI runtime call, on a plain order-0 page
+ * off pgd_list (efi_alloc_page_tables()). At an odd frame an NMI in such a
+ * call would take it for a user table and run on the page before it. It
+ * is moved onto a pair while efi_runtime_lock is held: every native
+ * runtime call holds that semaphore from before it loads efi_mm until
+ * after it has left it, so then no CPU has efi_mm in CR3 and nobody holds
+ * a copy of efi_mm.pgd; efi_sync_low_kernel_mappings() refreshes the new
+ * page's kernel half at every call. Unless the runtime services were
+ * switched off meanwhile (a firmware call that timed out may still be
+ * running on the old page), which is tested under the semaphore. Mixed
+ * mode (32-bit firmware) calls bypass the semaphore: not moved.
+ * The kernel never frees efi_mm.pgd, so the pair outlives kaiser, and the
+ * old page is a plain page kaiser frees (docs/spikes/7.3-efi-mm.md).
+ */
+static int kaiser_pairs_move_efi(void)
+{
+	struct mm_struct *efi = kaiser_efi_mm();
+	struct semaphore *sem = (struct semaphore *)kaiser_syms.efi_runtime_lock;
+	pgd_t *old = efi ? READ_ONCE(efi->pgd) : NULL;
+	struct page *page;
+	bool live;
+
+	if (!old || kaiser_pgd_paired(old))
+		return 0;
+	if (kaiser_test_skip_efi_move())
+		return kaiser_efi_pgd_leave(old, "KAISER_TEST_SKIP_MOVE");
+	if (kaiser_efi_is_mixed())
+		return kaiser_efi_pgd_leave(old, "32-bit firmware");
+	if (!sem)
+		return kaiser_efi_pgd_leave(old, "efi_runtime_lock not found");
+	page = alloc_pages(GFP_KERNEL | __GFP_ZERO | __GFP_COMP, 1);
+	if (!page)
+		return -ENOMEM;
+	if (down_timeout(sem, HZ)) {
+		__free_pages(page, 1);
+		return kaiser_efi_pgd_leave(old, "EFI runtime services busy");
+	}
+	live = efi_enabled(EFI_RUNTIME_SERVICES);
+	old = efi->pgd;
+	if (live) {
+		copy_page(page_address(page), old);
+		WRITE_ONCE(efi->pgd, page_address(page));
+		/* a fresh TLB for efi_mm's PCID at its next load */
+		atomic64_inc(&efi->context.tlb_gen);
+	}
+	up(sem);
+	if (!live) {
+		__free_pages(page, 1);
+		return kaiser_efi_pgd_leave(old, "EFI runtime services disabled after a firmware fault or timeout");
+	}
+	free_page((unsigned long)old);
+	return 0;
+}
+
+/* For status: none, pair, single-even or single-odd. */
+const char *kaiser_pairs_efi_pgd(void)
+{
+	struct mm_struct *efi = kaiser_efi_mm();
 	pgd_t *pgd = efi ? READ_ONCE(efi->pgd) : NULL;
 
-	if (!pgd || !(__pa(pgd) & PAGE_SIZE) || kaiser_pgd_paired(pgd))
-		return 0;
-	pr_err("enable refused: the EFI runtime page table lies at an odd page frame, which the entry code would take for a user table; isolation stays off\n");
-	return -EOPNOTSUPP;
+	if (!pgd)
+		return "none";
+	if (kaiser_pgd_paired(pgd))
+		return "pair";
+	return __pa(pgd) & PAGE_SIZE ? "single-odd" : "single-even";
 }
 
 /*
@@ -429,7 +504,7 @@ int kaiser_pairs_move_all(void)
 	unsigned int n, i;
 	int ret;
 
-	ret = kaiser_pairs_check_efi();
+	ret = kaiser_pairs_move_efi();
 	if (ret)
 		return ret;
 	n = kaiser_pairs_collect(NULL, 0);
@@ -480,6 +555,11 @@ unsigned long kaiser_pairs_moved_count(void)
 unsigned long kaiser_pairs_forced_count(void)
 {
 	return 0;
+}
+
+const char *kaiser_pairs_efi_pgd(void)
+{
+	return "kernel";
 }
 
 #endif /* KAISER_KERNEL_SINGLE_PGD */

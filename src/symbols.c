@@ -16,6 +16,7 @@
 #include <linux/kernel.h>
 #include <linux/kprobes.h>
 #include <linux/printk.h>
+#include <linux/semaphore.h>
 #include <linux/string.h>
 
 #include <kaiser/compat.h>
@@ -81,6 +82,34 @@ static unsigned long kaiser_lookup(const char *name)
 				  (unsigned long)name, 0, 0, 0, 0);
 }
 
+/*
+ * efi_runtime_lock, the semaphore every native EFI runtime call holds
+ * (drivers/firmware/efi/runtime-wrappers.c). Mixed mode has a spinlock of
+ * the same name in .bss; kallsyms returns the lowest address of equal
+ * names, the semaphore's in .data, but that is checked, not assumed: the
+ * symbol must lie in .data, have room for a semaphore and count 0 or 1.
+ * Optional: without it the EFI page table is not moved (pairs.c).
+ */
+static unsigned long kaiser_lookup_efi_runtime_lock(void)
+{
+	static const char name[] = "efi_runtime_lock+0x0/";
+	unsigned long addr = kaiser_lookup("efi_runtime_lock");
+	unsigned long sdata = kaiser_lookup("_sdata");
+	unsigned long edata = kaiser_lookup("_edata");
+	char buf[KSYM_SYMBOL_LEN];
+	unsigned long size;
+
+	if (!addr || addr < sdata || addr + sizeof(struct semaphore) > edata)
+		return 0;
+	sprint_symbol(buf, addr);
+	if (strncmp(buf, name, sizeof(name) - 1) ||
+	    sscanf(buf + sizeof(name) - 1, "%lx", &size) != 1 ||
+	    size < sizeof(struct semaphore) ||
+	    READ_ONCE(((struct semaphore *)addr)->count) > 1)
+		return 0;
+	return addr;
+}
+
 static int kaiser_require(const char *name, unsigned long *addr)
 {
 	*addr = kaiser_lookup(name);
@@ -110,6 +139,7 @@ int kaiser_resolve_symbols(void)
 	}
 	/* Optional: a kernel built without EFI has none. */
 	kaiser_syms.efi_mm = kaiser_lookup("efi_mm");
+	kaiser_syms.efi_runtime_lock = kaiser_lookup_efi_runtime_lock();
 	if (kaiser_test_missing_symbol())
 		return kaiser_require(kaiser_test_missing_symbol(), &missing);
 	return 0;

@@ -56,7 +56,8 @@ static ssize_t status_show(struct kobject *kobj, struct kobj_attribute *attr,
 			  "step_retries: %lu\n"
 			  "pgd_pairs: %s\n"
 			  "pgd_pairs_moved: %lu\n"
-			  "pgd_pairs_cpus_forced: %lu\n",
+			  "pgd_pairs_cpus_forced: %lu\n"
+			  "efi_pgd: %s\n",
 			  kaiser_state_name(kaiser_state()),
 			  init_utsname()->release,
 			  kaiser_backend_name(),
@@ -79,7 +80,8 @@ static ssize_t status_show(struct kobject *kobj, struct kobj_attribute *attr,
 			  kaiser_state_step_retries(),
 			  kaiser_pairs_source(),
 			  kaiser_pairs_moved_count(),
-			  kaiser_pairs_forced_count());
+			  kaiser_pairs_forced_count(),
+			  kaiser_pairs_efi_pgd());
 }
 
 static ssize_t enabled_show(struct kobject *kobj, struct kobj_attribute *attr,

@@ -132,4 +132,11 @@
 struct mmu_gather;
 #define kaiser_tlb_gather_mm(tlb)	(*(struct mm_struct **)(tlb))
 
+/*
+ * asm/efi.h's efi_is_mixed() (64-bit kernel, 32-bit firmware): that header
+ * includes <asm/tlb.h> too, so it is spelt out here, after linux/efi.h.
+ */
+#define kaiser_efi_is_mixed() \
+	(IS_ENABLED(CONFIG_EFI_MIXED) && !efi_enabled(EFI_64BIT))
+
 #endif /* _KAISER_COMPAT_H */

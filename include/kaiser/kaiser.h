@@ -86,6 +86,7 @@ struct kaiser_syms {
 	unsigned long flush_tlb_all;	/* __flush_tlb_all(): this CPU, all ASIDs */
 	unsigned long flush_tlb_mm_range;	/* every CPU, one mm */
 	unsigned long efi_mm;		/* optional: 0 without CONFIG_EFI */
+	unsigned long efi_runtime_lock;	/* optional: the runtime semaphore */
 };
 
 extern struct kaiser_syms kaiser_syms;
@@ -209,6 +210,7 @@ bool kaiser_pgd_has_user_half(pgd_t *pgd);
 const char *kaiser_pairs_source(void);
 unsigned long kaiser_pairs_moved_count(void);
 unsigned long kaiser_pairs_forced_count(void);
+const char *kaiser_pairs_efi_pgd(void);
 
 /* mm_hooks.c: ftrace hooks on the mm life cycle */
 int kaiser_hooks_init(void);

@@ -162,7 +162,9 @@ bench_rounds() {
 }
 
 # The awk functions of the tables: samples.tsv read into val[] and cnt[]
-# by (measure, workload, config); median and spread over the rounds.
+# by (measure, workload, config); median and spread over the rounds; the
+# tables' frame (a benchmark defines table(MEASURE, TITLE) and calls
+# tables() at its END).
 # shellcheck disable=SC2034 # used by the benchmarks
 BENCH_AWK='
 function median(key,   m, i, j, t, a) {
@@ -180,6 +182,18 @@ function spread(key,   m, i, lo, hi) {
 	return sprintf("%.0f%%", 100 * (hi - lo) / lo)
 }
 function fmt(x, f) { return x == "" ? "-" : sprintf(f, x) }
+# tables(COLUMNS, FOOT): the END of both benchmarks: the summary header
+# COLUMNS, the CPU-time table if there is one, the guest-clock table (each
+# benchmark defines table()), then the notes FOOT.
+function tables(columns, foot) {
+	nw = split(wls, w, ":")
+	print columns >summary
+	print hdr
+	if ("cpu" in have) table("cpu", tcpu)
+	table("guest", tguest)
+	print ""
+	printf "%s", foot
+}
 NR > 1 { k = $3 SUBSEP $4 SUBSEP $2; val[k, ++cnt[k]] = $5; have[$3] = 1 }
 '
 
@@ -197,6 +211,29 @@ def cpu_ns(pid):
         except (OSError, ValueError, IndexError):
             pass
     return tot
+
+class LogTail:
+    """The complete lines a growing serial log gained since the last call
+    of lines(), stripped; done once one of them was KTEST DONE."""
+
+    def __init__(self, path):
+        self.path, self.pos, self.buf, self.done = path, 0, b"", False
+
+    def lines(self):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.pos)
+                data = f.read()
+        except OSError:
+            data = b""
+        self.pos += len(data)
+        self.buf += data
+        lines = self.buf.split(b"\n")
+        self.buf = lines.pop()
+        marks = [l.decode("ascii", "replace").strip() for l in lines]
+        if any(m.startswith("KTEST DONE") for m in marks):
+            self.done = True
+        return marks
 
 def alive(pid):
     try:

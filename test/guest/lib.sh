@@ -87,6 +87,11 @@ ktest_run() {
 	rm -f "$_out"
 }
 
+# status_value KEY: the value of "KEY: value" in kaiser's status file.
+status_value() {
+	sed -n "s/^$1: //p" /sys/kernel/kaiser/status
+}
+
 # ktest_arg NAME [DEFAULT]: value of NAME=VALUE among the suite's arguments
 # (kaiser.args on the kernel command line), else DEFAULT.
 ktest_arg() {

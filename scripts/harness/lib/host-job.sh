@@ -46,6 +46,17 @@ host_initrd() {
 		setup_fail "mkinitramfs failed: $(last_line "$out/mkinitramfs.err")"
 }
 
+# host_variant VARIANT MAKEVARS...: build-module --variant VARIANT of $rel
+# with MAKEVARS into $out/VARIANT (created), its path in $ko (or
+# setup_fail).
+host_variant() {
+	local variant=$1
+	shift
+	mkdir -p "$out/$variant"
+	ko=$("$harness/build-module" --variant "$variant" "$rel" "$@" 2>"$out/$variant/build.err") ||
+		setup_fail "building the $variant variant failed: $(last_line "$out/$variant/build.err")"
+}
+
 # host_boot LABEL VM-RUN-ARGS...: one QEMU guest of $rel with $initrd, its
 # serial log in $log (= $out/guest.log), its cases as ktest-parse judges
 # them (labelled LABEL) in $out/parsed.txt. A guest that failed shows

@@ -18,6 +18,9 @@ import tempfile
 REPO = os.environ.get("KAISER_REPO") or os.path.abspath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
 CACHE = os.environ.get("KAISER_CACHE", "/var/cache/kaiser")
+REL = os.environ.get("KAISER_KERNEL", "")     # the guest kernel's release
+KO = os.environ.get("KAISER_KO", "")          # kaiser.ko built for it
+INITRD = os.environ.get("KAISER_INITRD", "")  # run-tests' initramfs for it
 
 
 def tool(name):
@@ -32,6 +35,20 @@ def out_dir(job):
     out = os.environ.get("KAISER_OUT") or tempfile.mkdtemp(prefix=job + ".")
     os.makedirs(out, exist_ok=True)
     return out
+
+
+def read_log(path):
+    """A running guest's serial log up to its last complete line ("" if it
+    does not exist yet). The guest may be in the middle of a line, and a
+    marker cut short can still match: a truncated hex number is a hex
+    number (oob-audit once took "magic=0x6e6970732d62" for its spinner's
+    0x6e6970732d626f6f and stopped the guest 40 times in vain)."""
+    try:
+        with open(path, errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return ""
+    return text[:text.rfind("\n") + 1]
 
 
 class Results:

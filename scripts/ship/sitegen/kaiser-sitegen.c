@@ -560,29 +560,16 @@ static struct site *site_array(long n)
 	return sites;
 }
 
-static size_t find_sites(const struct image *im, enum engine eng,
-			 const struct alt *alts, long n, struct site **out)
+/*
+ * Is alts[i] a PTI site's entry that still exists after boot? Boot-only
+ * code (.init.text) is gone by the time the module loads.
+ */
+static bool pti_site(const struct image *im, const struct alt *alts,
+		     long n, long i)
 {
-	const Elf64_Shdr *text = section(im, ".text");
-	struct site *sites = site_array(n);
-	struct alt grp[MAX_ALTS];
-	size_t ns = 0;
-
-	for (long i = 0; i < n; i++) {
-		unsigned int ng, len;
-
-		if (alts[i].feature != FEATURE_PTI)
-			continue;
-		/* boot-only code (.init.text) is gone by the time we load */
-		if (!in_section(text, alts[i].instr, alts[i].instrlen))
-			continue;
-		if (ns && sites[ns - 1].addr == alts[i].instr)
-			continue;	/* a second PTI entry of one site */
-		ng = group(alts, n, i, FEATURE_PTI, grp, &len);
-		fill_site(im, eng, grp, ng, len, FEATURE_PTI, &sites[ns++]);
-	}
-	*out = sites;
-	return ns;
+	(void)n;
+	return alts[i].feature == FEATURE_PTI &&
+	       in_section(section(im, ".text"), alts[i].instr, alts[i].instrlen);
 }
 
 /*
@@ -591,33 +578,49 @@ static size_t find_sites(const struct image *im, enum engine eng,
  * Boot leaves the jump without PCID and a 2-byte NOP with it. Put back,
  * the jump skips the user-ASID and NOFLUSH handling: the exit then loads
  * the user table under the kernel's own ASID and flushes it. Recognised
- * here by shape: a lone 2-byte short jump that PCID replaces by nothing.
+ * here by shape: a lone 2-byte short jump that PCID replaces by nothing
+ * (not one of a static_cpu_has() pair, which share an address).
  * The module uses only those it finds inside .entry.text in an exit
  * function, by name, as it does for the PTI sites.
  */
-static size_t find_pcid_sites(const struct image *im, enum engine eng,
-			      const struct alt *alts, long n, struct site **out)
+static bool pcid_site(const struct image *im, const struct alt *alts,
+		      long n, long i)
 {
-	const Elf64_Shdr *text = section(im, ".text");
+	const uint8_t *b = at(im, alts[i].instr, 2);
+
+	return alts[i].feature == FEATURE_PCID && alts[i].instrlen == 2 &&
+	       !alts[i].repllen && b && b[0] == 0xeb &&
+	       in_section(section(im, ".text"), alts[i].instr, 2) &&
+	       !(i > 0 && alts[i - 1].instr == alts[i].instr) &&
+	       !(i + 1 < n && alts[i + 1].instr == alts[i].instr);
+}
+
+/*
+ * The sites of @feature whose first entry @is_site accepts, each with
+ * every alternative at its address (group()); a PCID site must be one
+ * 2-byte alternative.
+ */
+static size_t find_sites(const struct image *im, enum engine eng,
+			 const struct alt *alts, long n, unsigned int feature,
+			 bool (*is_site)(const struct image *im,
+					 const struct alt *alts, long n, long i),
+			 struct site **out)
+{
 	struct site *sites = site_array(n);
 	struct alt grp[MAX_ALTS];
 	size_t ns = 0;
 
 	for (long i = 0; i < n; i++) {
-		const uint8_t *b = at(im, alts[i].instr, 2);
 		unsigned int ng, len;
 
-		if (alts[i].feature != FEATURE_PCID || alts[i].instrlen != 2 ||
-		    alts[i].repllen || !b || b[0] != 0xeb ||
-		    !in_section(text, alts[i].instr, 2))
+		if (!is_site(im, alts, n, i))
 			continue;
-		if ((i > 0 && alts[i - 1].instr == alts[i].instr) ||
-		    (i + 1 < n && alts[i + 1].instr == alts[i].instr))
-			continue;	/* not lone: a static_cpu_has() pair */
-		ng = group(alts, n, i, FEATURE_PCID, grp, &len);
-		if (ng != 1 || len != 2)
+		if (ns && sites[ns - 1].addr == alts[i].instr)
+			continue;	/* a second entry of one site */
+		ng = group(alts, n, i, feature, grp, &len);
+		if (feature == FEATURE_PCID && (ng != 1 || len != 2))
 			continue;
-		fill_site(im, eng, grp, ng, len, FEATURE_PCID, &sites[ns++]);
+		fill_site(im, eng, grp, ng, len, feature, &sites[ns++]);
 	}
 	*out = sites;
 	return ns;
@@ -737,7 +740,7 @@ int main(int argc, char **argv)
 	alts = eng == ENGINE_6_1 ? alts61 : alts612;
 	n = eng == ENGINE_6_1 ? n61 : n612;
 
-	ns = find_sites(&im, eng, alts, n, &sites);
+	ns = find_sites(&im, eng, alts, n, FEATURE_PTI, pti_site, &sites);
 	if (!ns)
 		die("no X86_FEATURE_PTI sites: kernel built without PAGE_TABLE_ISOLATION?");
 	if (corrupt >= 0) {
@@ -749,7 +752,7 @@ int main(int argc, char **argv)
 	f = fopen(argv[2], "w");
 	if (!f)
 		die("cannot write %s: %s", argv[2], strerror(errno));
-	np = find_pcid_sites(&im, eng, alts, n, &pcid);
+	np = find_sites(&im, eng, alts, n, FEATURE_PCID, pcid_site, &pcid);
 	write_header(f, &im, eng, sites, ns, pcid, np);
 	if (fclose(f))
 		die("cannot write %s", argv[2]);
