@@ -2,9 +2,11 @@
 # a suite sources it after /tests/lib.sh. Builtins only: a forked reader's
 # own page tables would be counted in what it reads.
 
+# shellcheck disable=SC2034 # the suites that source it read the results
 settle_tries=0
 
-# read_mem: into s_avail s_slab s_pt (kB, /proc/meminfo), s_nfp (kB of
+# read_mem: into s_avail s_slab s_pt s_dm4k s_dm1g (kB, /proc/meminfo:
+# MemAvailable, Slab, PageTables, DirectMap4k, DirectMap1G), s_nfp (kB of
 # nr_free_pages, /proc/vmstat), s_pcp (kB on the per-CPU page lists, the
 # "count:" lines of /proc/zoneinfo; nr_free_pages leaves them out, and
 # 6.12's auto-tuned lists hold MBs after a burst of frees) and s_free =
@@ -19,6 +21,8 @@ read_mem() {
 		MemAvailable:) s_avail=$_v ;;
 		Slab:) s_slab=$_v ;;
 		PageTables:) s_pt=$_v ;;
+		DirectMap4k:) s_dm4k=$_v ;;
+		DirectMap1G:) s_dm1g=$_v ;;
 		esac
 	done </proc/meminfo
 	while read -r _k _v; do
@@ -51,10 +55,34 @@ settle() {
 	done
 }
 
+# mem_mark: the current readings as the baseline (b_*) that mem_leak and
+# direct_map_splits compare with.
+mem_mark() {
+	b_avail=$s_avail b_slab=$s_slab b_pt=$s_pt b_free=$s_free
+	b_dm4k=${s_dm4k:-0} b_dm1g=${s_dm1g:-0}
+}
+
+# direct_map_splits: into splits, the page-table pages the kernel added to
+# its direct map since mem_mark by splitting large pages there (one PTE
+# page per 2 MiB page split to 4 kB, one PMD page per 1 GiB page split).
+# Any module load can (set_memory_ro() on module memory changes its
+# direct-map alias too: cpa_process_alias() in arch/x86/mm/pat/set_memory.c)
+# and the kernel keeps them. Where split_large_page() takes the page from
+# pte_alloc_one_kernel() (7.2, 7.3; 6.12 calls alloc_pages()), PageTables
+# counts it: 3 pages over stress-toggle's reloads on 7.3.
+direct_map_splits() {
+	_s4k=$(((${s_dm4k:-0} - b_dm4k) / 2048))
+	_s1g=$(((b_dm1g - ${s_dm1g:-0}) / 1048576))
+	[ $_s4k -lt 0 ] && _s4k=0
+	[ $_s1g -lt 0 ] && _s1g=0
+	splits=$((_s4k + _s1g))
+}
+
 show_mem() {
 	set -- /proc/[0-9]*
 	echo "free $s_free kB (nr_free_pages $s_nfp + per-CPU lists $s_pcp)," \
-		"MemAvailable $s_avail kB, Slab $s_slab kB, PageTables $s_pt kB" \
+		"MemAvailable $s_avail kB, Slab $s_slab kB, PageTables $s_pt kB," \
+		"DirectMap4k $s_dm4k kB, DirectMap1G ${s_dm1g:-0} kB" \
 		"(settled in $settle_tries tries), $# tasks"
 }
 
