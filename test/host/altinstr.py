@@ -509,7 +509,7 @@ def apply_612(img, a, length, features):
 #     .altinstr_replacement through .call_sites (6.12 patched the calls at
 #     alt_instr sites afterwards).  Only with X86_FEATURE_CALL_DEPTH; a PTI
 #     site holding a call is refused by decode(), and list_sites() refuses
-#     any .call_sites entry inside a PTI site.
+#     any .call_sites entry inside a PTI site or its replacements.
 #  4. .altinstructions is emitted "aM" with sh_entsize = ALT_INSTR_SIZE;
 #     choose_layout() holds the parsed layout to it.
 # Unchanged as far as these sites go: apply_retpolines()/apply_returns()
@@ -663,6 +663,13 @@ def list_sites(image):
                 "%d*32+%d" % (f >> 5, f & 31) for f in bad)) if bad else \
                 "unknown shape %s" % feats
             raise AltError("PTI site %#x (%s): %s" % (addr, secname, why))
+        # 6.12 and 7.x treat only consecutive entries at one address as one
+        # site (7.x patches each such run once); entries of one address
+        # elsewhere in the table would be patched apart.
+        if merges and [a.index for a in group] != list(
+                range(group[0].index, group[0].index + len(group))):
+            raise AltError("PTI site %#x: its entries are not consecutive in the table (%s)" % (
+                addr, " ".join("#%d" % a.index for a in group)))
         slens = {lens[a.index] for a in group}
         if len(slens) != 1:
             raise AltError("PTI site %#x: entries disagree on length %s" % (addr, sorted(slens)))
@@ -678,6 +685,14 @@ def list_sites(image):
         for va in range(addr, addr + length):
             if va in foreign:
                 raise AltError("PTI site %#x+%d: %s patches %#x" % (addr, length, foreign[va], va))
+        # The replacements are copied as the earlier passes left them (7.x's
+        # call thunks rewrite calls in .altinstr_replacement before
+        # apply_alternatives()), so none may be touched either.
+        for a in group:
+            for va in range(a.repl, a.repl + a.rlen):
+                if va in foreign:
+                    raise AltError("PTI site %#x: %s patches %#x in the replacement of %s" % (
+                        addr, foreign[va], va, a.describe()))
         image_bytes = bytes(img.read(addr, length))
         res = {}
         for state, feats_set in (("off", {X86_FEATURE_ALWAYS}),
