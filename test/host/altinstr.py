@@ -7,7 +7,10 @@ the kaiser module patches (the first is the module's build-time generator,
 deliberately not consulted here).  It is written from the kernel sources
 (arch/x86/kernel/alternative.c, arch/x86/include/asm/alternative.h,
 arch/x86/include/asm/nops.h, arch/x86/include/asm/cpufeatures.h of Debian's
-linux-source-6.1 6.1.192-2 and linux-source-6.12 6.12.117-1~deb12u1).
+linux-source-6.1 6.1.192-2 and linux-source-6.12 6.12.117-1~deb12u1; for
+7.2 and 7.3 also arch/x86/lib/insn-eval.c and arch/x86/kernel/callthunks.c
+of linux-source-7.2 7.2.13-1 and linux-source-7.3 7.3.4-1~bpo13+1, see
+"Engine for Linux 7.2 and 7.3" below).
 
 For every X86_FEATURE_PTI alternative whose site lies in .text it prints
 the site's kind, offset from _text (= start of .text), length and two byte
@@ -31,7 +34,8 @@ import struct
 import sys
 
 # ---------------------------------------------------------------------------
-# Constants transcribed from the kernel sources (identical in 6.1 and 6.12)
+# Constants transcribed from the kernel sources (identical in 6.1, 6.12,
+# 7.2 and 7.3)
 
 NCAPINTS = 22                   # cpufeatures.h
 NBUGINTS = 2
@@ -39,7 +43,7 @@ X86_FEATURE_ALWAYS = 3 * 32 + 21
 X86_FEATURE_PTI = 7 * 32 + 11
 MAX_PATCH_LEN = 255 - 1         # alternative.c
 
-# nops.h, CONFIG_64BIT branch (the same bytes in 6.1 and 6.12)
+# nops.h, CONFIG_64BIT branch (the same bytes in 6.1, 6.12, 7.2 and 7.3)
 _NOPS64 = {
     1: b"\x90",
     2: b"\x66\x90",
@@ -79,9 +83,10 @@ SHT_NOBITS = 8
 
 
 class Section:
-    def __init__(self, name, stype, flags, addr, off, size):
+    def __init__(self, name, stype, flags, addr, off, size, entsize=0):
         self.name, self.type, self.flags = name, stype, flags
         self.addr, self.off, self.size = addr, off, size
+        self.entsize = entsize
 
     def contains(self, va, n=1):
         return self.addr <= va and va + n <= self.addr + self.size
@@ -107,13 +112,14 @@ class Image:
         for i in range(e_shnum):
             o = e_shoff + i * e_shentsize
             name, stype, flags, addr, off, size = struct.unpack_from("<IIQQQQ", d, o)
-            raw.append((name, stype, flags, addr, off, size))
+            (entsize,) = struct.unpack_from("<Q", d, o + 0x38)
+            raw.append((name, stype, flags, addr, off, size, entsize))
         strtab = raw[e_shstrndx]
         self.sections = []
-        for name, stype, flags, addr, off, size in raw:
+        for name, stype, flags, addr, off, size, entsize in raw:
             s = strtab[4] + name
             nm = d[s:d.index(b"\0", s)].decode()
-            self.sections.append(Section(nm, stype, flags, addr, off, size))
+            self.sections.append(Section(nm, stype, flags, addr, off, size, entsize))
         self.overlay = {}       # va -> byte written by the emulated boot
 
     def section(self, name):
@@ -163,7 +169,7 @@ class Image:
 # site if needed; here an instruction must end inside the buffer.
 
 class Insn:
-    __slots__ = ("length", "opcode", "imm", "imm_off", "imm_n", "prefixes")
+    __slots__ = ("length", "opcode", "imm", "imm_off", "imm_n", "prefixes", "modrm_reg")
 
 
 def decode(buf, i, limit):
@@ -179,6 +185,7 @@ def decode(buf, i, limit):
     ins.prefixes = prefixes
     ins.imm = None
     ins.imm_off = ins.imm_n = 0
+    ins.modrm_reg = None
     if op == 0x90:
         ins.opcode, n = (0x90,), p + 1 - i
     elif op == INT3 and not prefixes:
@@ -202,6 +209,7 @@ def decode(buf, i, limit):
         modrm = buf[q]
         q += 1
         mod, rm = modrm >> 6, modrm & 7
+        ins.modrm_reg = (modrm >> 3) & 7
         if mod != 3:
             if rm == 4:
                 if q >= limit:
@@ -379,25 +387,27 @@ def insn_is_nop_612(ins):
     return ins.opcode == (0x0F, 0x1F)
 
 
-def skip_nops_612(buf, off, length):
+def skip_nops_612(buf, off, length, is_nop=insn_is_nop_612):
     while off < length:
         ins = decode(buf, off, length)
-        if not insn_is_nop_612(ins):
+        if not is_nop(ins):
             break
         off += ins.length
     return off
 
 
-def optimize_nops_612(buf, length):
+def optimize_nops_612(buf, length, is_nop=insn_is_nop_612):
+    """optimize_nops() of 6.12, 7.2 and 7.3: the same loop; what counts as
+    a NOP is is_nop (insn_is_nop() changed in 7.2, see insn_is_nop_7x)."""
     i = 0
     while i < length:
         ins = decode(buf, i, length)
         nxt = i + ins.length
-        if insn_is_nop_612(ins):
+        if is_nop(ins):
             nop = i
             if i + ins.length == length:
                 return
-            nxt = skip_nops_612(buf, nxt, length)
+            nxt = skip_nops_612(buf, nxt, length, is_nop)
             add_nop_612(buf, nop, nxt - nop)
         i = nxt
 
@@ -431,7 +441,9 @@ def apply_relocation_612(buf, instr, instrlen, repl, rlen):
 
 def normalise_lengths_612(alts):
     """The nested-alternative max padding loop at the top of 6.12's
-    apply_alternatives(), run over the whole table as the kernel does."""
+    apply_alternatives(), run over the whole table as the kernel does.
+    7.2/7.3's analyze_patch_site() takes the same max over the same run of
+    consecutive entries, so this serves both."""
     lens = [a.instrlen for a in alts]
     n = len(alts)
     for ai in range(n):
@@ -465,10 +477,98 @@ def apply_612(img, a, length, features):
 
 
 # ---------------------------------------------------------------------------
+# Engine for Linux 7.2 and 7.3 (14-byte alt_instr, as 6.12)
+#
+# Compared with 6.12 step by step, in alternative.c, alternative.h, nops.h,
+# cpufeatures.h, insn-eval.c and callthunks.c of linux-source-7.2 7.2.13-1
+# and linux-source-7.3 7.3.4-1~bpo13+1 (whose alternative.c differ from each
+# other only in the SMP lock-prefix patching, gone in 7.3, and in FineIBT
+# and kCFI caller details; neither touches an alternative site).
+#
+# The same: struct alt_instr (14 bytes, ft_flags = cpuid | flags << 16,
+# ALT_FLAG_NOT 1, ALT_FLAG_DIRECT_CALL 2); the nested ALTERNATIVE_2/_3 and
+# ALTERNATIVE_TERNARY macros (consecutive entries at one address, the
+# outer one's instrlen holding the padding); the feature numbers, NCAPINTS,
+# NBUGINTS, MAX_PATCH_LEN; nops.h and ASM_NOP_MAX 11; add_nop(); the
+# optimize_nops() and skip_nops() loops; __apply_relocation() with its
+# JMP32 -> JMP8 + int3 shrinking.
+#
+# Different:
+#  1. apply_alternatives() patches each site once (analyze_patch_site(),
+#     prep_patch_site(), patch_site()): over the run of consecutive entries
+#     at one address it takes the max instrlen and the *last* entry whose
+#     feature test passes, copies that entry's replacement (or, if none
+#     passes, the original bytes), pads with 0x90, relocates, runs
+#     optimize_nops() once and writes.  6.12 patched entry after entry,
+#     each over what the one before had written.  For the two shapes of PTI
+#     site the bytes come out the same; apply_site_7x() follows 7.x anyway.
+#  2. insn_is_nop() moved to arch/x86/lib/insn-eval.c and now also takes
+#     JMP +0 for a NOP, and NOPL only with ModRM.reg 0 (insn_is_nop_7x).
+#  3. alternative_instructions() runs callthunks_patch_builtin_calls()
+#     before apply_alternatives(), and it rewrites calls in
+#     .altinstr_replacement through .call_sites (6.12 patched the calls at
+#     alt_instr sites afterwards).  Only with X86_FEATURE_CALL_DEPTH; a PTI
+#     site holding a call is refused by decode(), and list_sites() refuses
+#     any .call_sites entry inside a PTI site or its replacements.
+#  4. .altinstructions is emitted "aM" with sh_entsize = ALT_INSTR_SIZE;
+#     choose_layout() holds the parsed layout to it.
+# Unchanged as far as these sites go: apply_retpolines()/apply_returns()
+# (ITS thunks, the cfi_paranoid Jcc skip), FineIBT/kCFI (.cfi_sites, only
+# with CONFIG_CFI) and apply_seal_endbr() patch only the addresses in their
+# own tables, which foreign_patch_addrs() keeps out of PTI sites.
+
+
+def insn_is_nop_7x(ins):
+    """insn_is_nop() of 7.2/7.3 (arch/x86/lib/insn-eval.c) for the forms
+    decode() returns.  Its MOV %reg,%reg and LEA 0(%reg),%reg NOPs are
+    forms decode() refuses, and decode() takes no REX (so no REX.B 0x90,
+    which is XCHG) and no REP prefix (PAUSE)."""
+    op = ins.opcode[0]
+    if op == 0x90:
+        return 0xF3 not in ins.prefixes
+    if op in (JMP8, JMP32):
+        return ins.imm == 0                     # JMP +0
+    return ins.opcode == (0x0F, 0x1F) and ins.modrm_reg == 0
+
+
+def apply_site_7x(img, run, length, features):
+    """analyze_patch_site() + prep_patch_site() + patch_site() of 7.2/7.3
+    for one run of consecutive entries at one address (table order)."""
+    instr = run[0].instr
+    if length > MAX_PATCH_LEN:
+        raise AltError("%s: site longer than MAX_PATCH_LEN" % run[0].describe())
+    chosen = None
+    for a in run:
+        if (a.cpuid in features) != bool(a.flags & ALT_FLAG_NOT):
+            chosen = a                          # the last one that passes wins
+    if chosen is None:
+        buf = img.read(instr, length)
+    else:
+        if chosen.flags & ALT_FLAG_DIRECT_CALL:
+            raise AltError("%s: ALT_FLAG_DIRECT_CALL at a PTI site" % chosen.describe())
+        if chosen.rlen > length:
+            raise AltError("%s: replacement longer than site" % chosen.describe())
+        buf = bytearray(img.read(chosen.repl, chosen.rlen))
+        buf += b"\x90" * (length - len(buf))
+        apply_relocation_612(buf, instr, length, chosen.repl, chosen.rlen)
+    optimize_nops_612(buf, length, insn_is_nop_7x)
+    img.write(instr, buf)
+
+
+# ---------------------------------------------------------------------------
 # Layout and engine choice
 
-# entry size -> (engine name, kernel series whose alternative.c was read)
-LAYOUTS = {12: ("6.1", (6, 1)), 14: ("6.12", (6, 12))}
+# kernel series -> (engine, alt_instr entry size).  Only series whose
+# alternative.c was read or compared with the engine are here: any other is
+# refused even if its table parses, because the engine can change under the
+# same layout (as it did between 6.12 and 7.2).
+ENGINES = {
+    (6, 1): ("6.1", 12),
+    (6, 12): ("6.12", 14),
+    (7, 2): ("7.x", 14),                        # compared with 6.12, see above
+    (7, 3): ("7.x", 14),
+}
+LAYOUTS = sorted({size for _, size in ENGINES.values()})
 
 
 def choose_layout(img):
@@ -486,12 +586,18 @@ def choose_layout(img):
             sorted(fits) or "none", "" if len(fits) == 1 else "",
             "; ".join("%d: %s" % kv for kv in why.items())))
     size, alts = next(iter(fits.items()))
-    engine, series = LAYOUTS[size]
-    if (major, minor) != series:
-        raise AltError("%d-byte alt_instr entries but kernel %d.%d: the %s engine "
-                       "was transcribed for %d.%d only; read this kernel's "
-                       "alternative.c before trusting it" % (
-                           size, major, minor, engine, *series))
+    # 7.x images record the entry size (sh_entsize of the "aM" section);
+    # older ones leave 0.  Where it is there it must agree.
+    entsize = img.section(".altinstructions").entsize
+    if entsize and entsize != size:
+        raise AltError(".altinstructions parses as %d-byte entries but its sh_entsize "
+                       "is %d" % (size, entsize))
+    engine, esize = ENGINES.get((major, minor), (None, None))
+    if esize != size:
+        raise AltError("%d-byte alt_instr entries but kernel %d.%d: the engines were "
+                       "transcribed for %s only; read this kernel's alternative.c "
+                       "before trusting it" % (size, major, minor, ", ".join(
+                           "%d.%d" % k for k in sorted(ENGINES) if ENGINES[k][1] == size)))
     return size, engine, alts, banner
 
 
@@ -529,7 +635,8 @@ def list_sites(image):
     img = image if isinstance(image, Image) else Image(image)
     size, engine, alts, banner = choose_layout(img)
     text = img.section(".text")
-    lens = normalise_lengths_612(alts) if engine == "6.12" else [a.instrlen for a in alts]
+    merges = engine != "6.1"                    # 6.12 and 7.x pad a site to its run's max
+    lens = normalise_lengths_612(alts) if merges else [a.instrlen for a in alts]
 
     by_addr = {}
     for a in alts:
@@ -556,6 +663,13 @@ def list_sites(image):
                 "%d*32+%d" % (f >> 5, f & 31) for f in bad)) if bad else \
                 "unknown shape %s" % feats
             raise AltError("PTI site %#x (%s): %s" % (addr, secname, why))
+        # 6.12 and 7.x treat only consecutive entries at one address as one
+        # site (7.x patches each such run once); entries of one address
+        # elsewhere in the table would be patched apart.
+        if merges and [a.index for a in group] != list(
+                range(group[0].index, group[0].index + len(group))):
+            raise AltError("PTI site %#x: its entries are not consecutive in the table (%s)" % (
+                addr, " ".join("#%d" % a.index for a in group)))
         slens = {lens[a.index] for a in group}
         if len(slens) != 1:
             raise AltError("PTI site %#x: entries disagree on length %s" % (addr, sorted(slens)))
@@ -571,16 +685,27 @@ def list_sites(image):
         for va in range(addr, addr + length):
             if va in foreign:
                 raise AltError("PTI site %#x+%d: %s patches %#x" % (addr, length, foreign[va], va))
+        # The replacements are copied as the earlier passes left them (7.x's
+        # call thunks rewrite calls in .altinstr_replacement before
+        # apply_alternatives()), so none may be touched either.
+        for a in group:
+            for va in range(a.repl, a.repl + a.rlen):
+                if va in foreign:
+                    raise AltError("PTI site %#x: %s patches %#x in the replacement of %s" % (
+                        addr, foreign[va], va, a.describe()))
         image_bytes = bytes(img.read(addr, length))
         res = {}
         for state, feats_set in (("off", {X86_FEATURE_ALWAYS}),
                                  ("on", {X86_FEATURE_ALWAYS, X86_FEATURE_PTI})):
             img.overlay = {}
-            for a in group:                     # table order
-                if engine == "6.1":
-                    apply_61(img, a, feats_set)
-                else:
-                    apply_612(img, a, lens[a.index], feats_set)
+            if engine == "7.x":
+                apply_site_7x(img, group, length, feats_set)    # the site at once
+            else:
+                for a in group:                 # entry after entry, table order
+                    if engine == "6.1":
+                        apply_61(img, a, feats_set)
+                    else:
+                        apply_612(img, a, lens[a.index], feats_set)
             res[state] = bytes(img.read(addr, length))
             # Whatever the engine wrote must decode as handled forms.
             buf = bytearray(res[state])
