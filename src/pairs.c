@@ -38,6 +38,7 @@
 #include <linux/efi.h>
 #include <linux/fs.h>
 #include <linux/hardirq.h>
+#include <linux/ktime.h>
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
@@ -54,6 +55,8 @@
 
 static unsigned long kaiser_pairs_moved;	/* since load */
 static unsigned long kaiser_pairs_forced;	/* CPUs reloaded from a kworker */
+/* The last move of mms onto pairs: the moves, then the wait and free. */
+static u64 kaiser_pairs_move_ns, kaiser_pairs_free_ns;
 
 /* CPUs whose interrupted code was not preemptible: reloaded by a kworker. */
 static struct cpumask kaiser_pairs_deferred;
@@ -132,6 +135,16 @@ unsigned long kaiser_pairs_moved_count(void)
 unsigned long kaiser_pairs_forced_count(void)
 {
 	return READ_ONCE(kaiser_pairs_forced);
+}
+
+u64 kaiser_pairs_move_time_ns(void)
+{
+	return READ_ONCE(kaiser_pairs_move_ns);
+}
+
+u64 kaiser_pairs_free_time_ns(void)
+{
+	return READ_ONCE(kaiser_pairs_free_ns);
 }
 
 /* ---- which mms: pinned, under pgd_lock ------------------------------ */
@@ -502,8 +515,10 @@ int kaiser_pairs_move_all(void)
 {
 	struct mm_struct **mms;
 	unsigned int n, i;
+	ktime_t t0, t1;
 	int ret;
 
+	t0 = ktime_get();
 	ret = kaiser_pairs_move_efi();
 	if (ret)
 		return ret;
@@ -521,7 +536,10 @@ int kaiser_pairs_move_all(void)
 		mmdrop(mms[i]);
 	}
 	kvfree(mms);
+	t1 = ktime_get();
 	kaiser_pairs_free_old();
+	WRITE_ONCE(kaiser_pairs_move_ns, ktime_to_ns(ktime_sub(t1, t0)));
+	WRITE_ONCE(kaiser_pairs_free_ns, ktime_to_ns(ktime_sub(ktime_get(), t1)));
 	return ret;
 }
 
@@ -553,6 +571,16 @@ unsigned long kaiser_pairs_moved_count(void)
 }
 
 unsigned long kaiser_pairs_forced_count(void)
+{
+	return 0;
+}
+
+u64 kaiser_pairs_move_time_ns(void)
+{
+	return 0;
+}
+
+u64 kaiser_pairs_free_time_ns(void)
 {
 	return 0;
 }

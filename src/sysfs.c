@@ -57,6 +57,8 @@ static ssize_t status_show(struct kobject *kobj, struct kobj_attribute *attr,
 			  "pgd_pairs: %s\n"
 			  "pgd_pairs_moved: %lu\n"
 			  "pgd_pairs_cpus_forced: %lu\n"
+			  "pgd_pairs_move_us: %llu\n"
+			  "pgd_pairs_free_us: %llu\n"
 			  "efi_pgd: %s\n",
 			  kaiser_state_name(kaiser_state()),
 			  init_utsname()->release,
@@ -81,6 +83,8 @@ static ssize_t status_show(struct kobject *kobj, struct kobj_attribute *attr,
 			  kaiser_pairs_source(),
 			  kaiser_pairs_moved_count(),
 			  kaiser_pairs_forced_count(),
+			  kaiser_pairs_move_time_ns() / NSEC_PER_USEC,
+			  kaiser_pairs_free_time_ns() / NSEC_PER_USEC,
 			  kaiser_pairs_efi_pgd());
 }
 

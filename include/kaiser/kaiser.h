@@ -210,6 +210,8 @@ bool kaiser_pgd_has_user_half(pgd_t *pgd);
 const char *kaiser_pairs_source(void);
 unsigned long kaiser_pairs_moved_count(void);
 unsigned long kaiser_pairs_forced_count(void);
+u64 kaiser_pairs_move_time_ns(void);
+u64 kaiser_pairs_free_time_ns(void);
 const char *kaiser_pairs_efi_pgd(void);
 
 /* mm_hooks.c: ftrace hooks on the mm life cycle */
