@@ -217,27 +217,32 @@ make_root() {
 	note "$name root ready in $((SECONDS - t0))s ($(du -sh "$root" | cut -f1))"
 }
 
+# host_apt_conf ROOT: the tree's apt reaches the archive as the host's
+# does: same proxy, and where the host's apt accepts Release files past
+# their Valid-Until (a frozen mirror), so does the tree's. Signatures are
+# still checked.
+host_apt_conf() {
+	local cvu="" hp="" hsp=""
+	eval "$(apt-config shell cvu Acquire::Check-Valid-Until hp Acquire::http::Proxy \
+		hsp Acquire::https::Proxy)"
+	{
+		echo "// Copied from the host's apt configuration by kaiser's harness."
+		[ -z "$cvu" ] || echo "Acquire::Check-Valid-Until \"$cvu\";"
+		[ -z "$hp" ] || echo "Acquire::http::Proxy \"$hp\";"
+		[ -z "$hsp" ] || echo "Acquire::https::Proxy \"$hsp\";"
+	} >"$1/etc/apt/apt.conf.d/99kaiser-host"
+}
+
 # root_apt ROOT TARGET PKG...: apt-get update and install PKG... inside
 # ROOT with ROOT's own apt (TARGET: a suite to take them from, or "").
 # Headers of 6.x depend on their image, whose postinst would build an
 # initramfs nobody boots (twice, with the trigger): update-initramfs is
 # diverted to a no-op in the root.
 root_apt() {
-	local root=$1 target=$2 cvu="" hp="" hsp=""
+	local root=$1 target=$2
 	shift 2
 	cp -L /etc/resolv.conf "$root/etc/resolv.conf"
-	# The root's apt reaches the archive as the host's does: same proxy,
-	# and where the host's apt accepts Release files past their
-	# Valid-Until (a frozen mirror), so does the root's. Signatures are
-	# still checked.
-	eval "$(apt-config shell cvu Acquire::Check-Valid-Until hp Acquire::http::Proxy \
-		hsp Acquire::https::Proxy)"
-	{
-		echo "// Copied from the host's apt configuration by kaiser's kernel-fetch."
-		[ -z "$cvu" ] || echo "Acquire::Check-Valid-Until \"$cvu\";"
-		[ -z "$hp" ] || echo "Acquire::http::Proxy \"$hp\";"
-		[ -z "$hsp" ] || echo "Acquire::https::Proxy \"$hsp\";"
-	} >"$root/etc/apt/apt.conf.d/99kaiser-host"
+	host_apt_conf "$root"
 	# shellcheck disable=SC2016 # expanded inside the root
 	kaiser_chroot "$root" "" sh -ec '
 		t=$1; shift
