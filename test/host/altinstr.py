@@ -465,6 +465,14 @@ def apply_612(img, a, length, features):
         optimize_nops_612(buf, length)
         img.write(instr, buf)
         return
+    buf = replacement(img, a, instr, length)
+    optimize_nops_612(buf, length)
+    img.write(instr, buf)
+
+
+def replacement(img, a, instr, length):
+    """Entry a's replacement as it lands at the site (both engines):
+    padded with NOPs to the site's length, its jumps relocated."""
     if a.flags & ALT_FLAG_DIRECT_CALL:
         raise AltError("%s: ALT_FLAG_DIRECT_CALL at a PTI site" % a.describe())
     if a.rlen > length:
@@ -472,8 +480,7 @@ def apply_612(img, a, length, features):
     buf = bytearray(img.read(a.repl, a.rlen))
     buf += b"\x90" * (length - len(buf))
     apply_relocation_612(buf, instr, length, a.repl, a.rlen)
-    optimize_nops_612(buf, length)
-    img.write(instr, buf)
+    return buf
 
 
 # ---------------------------------------------------------------------------
@@ -544,13 +551,7 @@ def apply_site_7x(img, run, length, features):
     if chosen is None:
         buf = img.read(instr, length)
     else:
-        if chosen.flags & ALT_FLAG_DIRECT_CALL:
-            raise AltError("%s: ALT_FLAG_DIRECT_CALL at a PTI site" % chosen.describe())
-        if chosen.rlen > length:
-            raise AltError("%s: replacement longer than site" % chosen.describe())
-        buf = bytearray(img.read(chosen.repl, chosen.rlen))
-        buf += b"\x90" * (length - len(buf))
-        apply_relocation_612(buf, instr, length, chosen.repl, chosen.rlen)
+        buf = replacement(img, chosen, instr, length)
     optimize_nops_612(buf, length, insn_is_nop_7x)
     img.write(instr, buf)
 
