@@ -439,6 +439,7 @@ int kaiser_shutdown(void)
 	if (!ret)
 		ret = kaiser_alloc_pairs(false);
 	mutex_unlock(&kaiser_state_lock);
+	kaiser_pairs_exit();
 	return ret;
 }
 

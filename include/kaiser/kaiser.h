@@ -212,6 +212,7 @@ unsigned long kaiser_pairs_moved_count(void);
 unsigned long kaiser_pairs_forced_count(void);
 u64 kaiser_pairs_move_time_ns(void);
 u64 kaiser_pairs_free_time_ns(void);
+void kaiser_pairs_exit(void);
 const char *kaiser_pairs_efi_pgd(void);
 
 /* mm_hooks.c: ftrace hooks on the mm life cycle */
