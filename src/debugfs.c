@@ -38,9 +38,11 @@ static int sites_show(struct seq_file *m, void *v)
 
 		if (copy_from_kernel_nofault(cur, s->addr, len))
 			memset(cur, 0, len);
-		seq_printf(m, "%s %#x %u %*phN %*phN %pS\n",
+		/* "held": on from load to unload, not part of isolation */
+		seq_printf(m, "%s %#x %u %*phN %*phN %pS%s\n",
 			   s->entry ? "entry" : "c", s->desc->offset, len,
-			   len, cur, len, s->desc->on, s->addr);
+			   len, cur, len, s->desc->on, s->addr,
+			   s->phase == KAISER_PHASE_ALLOC ? " held" : "");
 	}
 	return 0;
 }

@@ -739,7 +739,10 @@ def list_sites(image):
 # ---------------------------------------------------------------------------
 # Module report parsing and comparison
 
-REPORT_RE = re.compile(r"^(entry|c) (0x[0-9a-f]+) ([0-9]+) ([0-9a-f]*) ([0-9a-f]*) (\S+)$")
+REPORT_RE = re.compile(r"^(entry|c) (0x[0-9a-f]+) ([0-9]+) ([0-9a-f]*) ([0-9a-f]*) (\S+)( held)?$")
+# "held": the module keeps the site on from load to unload (pgd_alloc()'s
+# allocation order where PGDs are single pages), not only while isolating.
+HELD_FUNC = "pgd_alloc"
 
 
 def parse_report(text):
@@ -754,10 +757,29 @@ def parse_report(text):
         if not m:
             problems.append("report line %d unparsable: %r" % (n, line))
             continue
-        kind, off, ln, cur, on, sym = m.groups()
+        kind, off, ln, cur, on, sym, held = m.groups()
         sites.append({"kind": kind, "offset": int(off, 16), "len": int(ln),
-                      "cur": cur, "on": on, "sym": sym, "line": n})
+                      "cur": cur, "on": on, "sym": sym, "held": bool(held), "line": n})
     return sites, problems
+
+
+def off_bytes(m, t):
+    """With isolation off a site holds the reader's off bytes, except a
+    held site, which holds its on bytes for as long as the module is loaded."""
+    want = m["on"] if t["held"] else m["off"]
+    return None if t["cur"] == want else "live %s, reader expects %s%s" % (
+        t["cur"], want, " (held)" if t["held"] else "")
+
+
+def held_case(report_sites):
+    """At most one site is held, and only in pgd_alloc()."""
+    held = [r for r in report_sites if r["held"]]
+    bad = ["%#x %s is held, only a %s site may be" % (r["offset"], r["sym"], HELD_FUNC)
+           for r in held if not r["sym"].startswith(HELD_FUNC + "+")]
+    if len(held) > 1:
+        bad.append("%d sites held, at most one may be" % len(held))
+    return ("held", not bad, "; ".join(bad) or ", ".join(
+        "%#x %s held from load to unload" % (r["offset"], r["sym"]) for r in held) or "none")
 
 
 def compare(listing, report_sites, entry_range=None, syms=None):
@@ -782,6 +804,7 @@ def compare(listing, report_sites, entry_range=None, syms=None):
     if dups:
         prob.append("reported twice: " + " ".join("%#x" % o for o in dups))
     results.append(("offsets", not prob, "; ".join(prob) or "%d sites" % len(mine)))
+    results.append(held_case(report_sites))
 
     common = sorted(set(mine) & set(theirs))
 
@@ -799,8 +822,8 @@ def compare(listing, report_sites, entry_range=None, syms=None):
                                  sum(s["kind"] == "c" for s in listing["sites"])))
     per_site("len", lambda m, t: None if m["len"] == t["len"] else
              "module %d, reader %d" % (t["len"], m["len"]), "all equal")
-    per_site("off-bytes", lambda m, t: None if m["off"] == t["cur"] else
-             "live %s, reader expects %s" % (t["cur"], m["off"]), "live bytes = reader's off")
+    per_site("off-bytes", off_bytes, "live bytes = reader's off%s" % (
+        ", held sites' = reader's on" if any(t["held"] for t in theirs.values()) else ""))
     per_site("on-bytes", lambda m, t: None if m["on"] == t["on"] else
              "module plans %s, reader %s" % (t["on"], m["on"]), "planned bytes = reader's on")
 
@@ -840,14 +863,21 @@ def compare_live_on(listing, report_sites, patched=None):
     """With isolation on, every site's live bytes are either the reader's
     "off" (a site the module leaves alone) or its "on" (a site it
     activated), and the number activated equals the module's count
-    (patched, if known).  Returns one (case, ok, detail) tuple."""
+    (patched, if known).  A held site holds the on bytes and is not
+    counted: the module leaves it out of sites_patched.  Returns one (case,
+    ok, detail) tuple."""
     mine = {s["offset"]: s for s in listing["sites"]}
-    bad, on, kinds = [], 0, {"entry": 0, "c": 0}
+    bad, on, held, kinds = [], 0, 0, {"entry": 0, "c": 0}
     for r in report_sites:
         m = mine.get(r["offset"])
         if m is None:
             continue                            # reported by "offsets"
-        if r["cur"] == m["on"]:
+        if r["held"]:
+            held += 1
+            if r["cur"] != m["on"]:
+                bad.append("%#x held, live %s is not the reader's on %s" % (
+                    r["offset"], r["cur"], m["on"]))
+        elif r["cur"] == m["on"]:
             on += 1
             kinds[m["kind"]] += 1
         elif r["cur"] != m["off"]:
@@ -856,8 +886,8 @@ def compare_live_on(listing, report_sites, patched=None):
     if patched is not None and str(on) != str(patched):
         bad.append("%d sites hold the on bytes, the module says %s patched" % (on, patched))
     return ("cur-bytes", not bad, "; ".join(bad) or
-            "%d sites activated (entry %d, c %d), the rest hold the off bytes" % (
-                on, kinds["entry"], kinds["c"]))
+            "%d sites activated (entry %d, c %d), %d held, the rest hold the off bytes" % (
+                on, kinds["entry"], kinds["c"], held))
 
 
 def parse_kallsyms(text):
